@@ -1,0 +1,71 @@
+"""End-to-end speed of `plugscaffold new`, against the floors of issue #2.
+
+1. `plugscaffold new` (smoke check included) vs a bare Python process that imports torch,
+   builds the same model and runs forward + backward once at the same size: <= 1.3x.
+2. `plugscaffold new --no-smoke` vs `python -c "import torch"`: <= 0.5x (the CLI must
+   not import torch to generate).
+
+Each command runs REPEAT times; the median wall time is reported. Run:
+
+    python benchmarks/bench_new.py [--size 256] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OPTIONS = ["--down", "hwd", "--up", "dysample", "--skip", "eff"]
+BARE = """
+import runpy, sys, torch
+model = runpy.run_path(sys.argv[1])["UNet"]()
+x = torch.randn({batch}, 3, {size}, {size})
+model(x).float().square().mean().backward()
+"""
+
+
+def wall(cmd: list[str], cwd: Path, repeat: int, before=None) -> float:
+    times = []
+    for _ in range(repeat):
+        if before:
+            before()
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    exe = shutil.which("plugscaffold", path=str(Path(sys.executable).parent)) or "plugscaffold"
+    work = Path(tempfile.mkdtemp(prefix="plugscaffold-bench-"))
+    size = ["--size", str(args.size), "--batch", str(args.batch)]
+    clean = lambda: shutil.rmtree(work / "bench", ignore_errors=True)  # noqa: E731
+
+    new = wall([exe, "new", "bench", *OPTIONS, *size], work, args.repeat, clean)
+    model = work / "model.py"
+    shutil.copy(work / "bench" / "model.py", model)
+    bare = wall([sys.executable, "-c", BARE.format(batch=args.batch, size=args.size), str(model)], work, args.repeat)
+    gen = wall([exe, "new", "bench", *OPTIONS, "--no-smoke"], work, args.repeat, clean)
+    torch_import = wall([sys.executable, "-c", "import torch"], work, args.repeat)
+    shutil.rmtree(work)
+
+    print(f"UNet {' '.join(OPTIONS)}, batch {args.batch}, {args.size}x{args.size}, median of {args.repeat}")
+    print(f"  plugscaffold new (with smoke check)   {new:6.2f} s")
+    print(f"  bare: import torch, build, fwd+bwd    {bare:6.2f} s   ratio {new / bare:.2f} (target <= 1.30)")
+    print(f"  plugscaffold new --no-smoke           {gen:6.2f} s")
+    print(f"  python -c 'import torch'              {torch_import:6.2f} s   ratio {gen / torch_import:.2f} (target <= 0.50)")
+
+
+if __name__ == "__main__":
+    main()

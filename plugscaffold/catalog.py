@@ -1,0 +1,383 @@
+"""Load and validate catalog.yaml: every plug-in, its provenance and its contract."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from . import expr
+from .errors import CatalogError, SpecError, did_you_mean
+from .resources import CATALOG_PATH, MODULES_DIR
+
+#: Names a channel rule, a constraint or a build template may use besides hyper-parameters.
+CHANNEL_VARS = ("in_channels", "out_channels", "skip_channels")
+PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def convert(self, raw: Any, where: str) -> Any:
+        """Convert a raw value (a CLI string or a YAML scalar) and check its range."""
+        value = _convert(raw, self.type)
+        if value is None:
+            raise SpecError(f"{where}: '{raw}' is not a valid {self.type} for '{self.name}'")
+        if self.choices is not None and value not in self.choices:
+            options = ", ".join(str(c) for c in self.choices)
+            hint = did_you_mean(str(value), [str(c) for c in self.choices])
+            raise SpecError(
+                f"{where}: {self.name}={value} is not one of {options}{hint}"
+            )
+        if self.min is not None and value < self.min:
+            raise SpecError(f"{where}: {self.name}={value} is below its minimum {self.min}")
+        if self.max is not None and value > self.max:
+            raise SpecError(f"{where}: {self.name}={value} is above its maximum {self.max}")
+        return value
+
+
+def _convert(raw: Any, type_name: str) -> Any:
+    if type_name == "bool":
+        if isinstance(raw, bool):
+            return raw
+        return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(
+            str(raw).lower()
+        )
+    if type_name == "int":
+        if isinstance(raw, bool):
+            return None
+        try:
+            return int(str(raw), 10)
+        except ValueError:
+            return None
+    if type_name == "float":
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            return None
+    return str(raw)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    check: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Contract:
+    inputs: int
+    channels: str
+    scale: float
+    layout: str
+    align: str | None
+    constraints: tuple[Constraint, ...]
+
+
+@dataclass(frozen=True)
+class Reference:
+    config: Mapping[str, Any]
+    params: int
+    measured: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    slot: str
+    title: str
+    build: str
+    contract: Contract
+    aliases: tuple[str, ...] = ()
+    paper: Mapping[str, Any] | None = None
+    code: str | None = None
+    license: str | None = None
+    source_file: str | None = None
+    classes: tuple[str, ...] = ()
+    params: Mapping[str, Param] = field(default_factory=dict)
+    reference: tuple[Reference, ...] = ()
+    notes: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``slot/name``: names are unique within a slot (``conv`` is both a down and a conv)."""
+        return f"{self.slot}/{self.name}"
+
+    @property
+    def citation(self) -> str:
+        """'Authors, Venue Year' or '' for built-in layers."""
+        if not self.paper:
+            return ""
+        parts = [self.paper.get("authors", ""), f"{self.paper['venue']} {self.paper['year']}"]
+        return ", ".join(p for p in parts if p)
+
+    @property
+    def link(self) -> str:
+        """The best single link: official code, else DOI, else arXiv."""
+        if self.code:
+            return self.code
+        paper = self.paper or {}
+        if paper.get("doi"):
+            return f"https://doi.org/{paper['doi']}"
+        if paper.get("arxiv"):
+            return f"https://arxiv.org/abs/{paper['arxiv']}"
+        return ""
+
+    def resolve_params(self, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """Defaults overlaid with ``raw`` (validated); unknown names are errors."""
+        values = {name: p.default for name, p in self.params.items()}
+        for key, value in raw.items():
+            if key not in self.params:
+                known = ", ".join(self.params) or "none"
+                raise SpecError(
+                    f"{where}: '{self.name}' has no hyper-parameter '{key}'"
+                    f"{did_you_mean(key, self.params)}; it takes: {known}"
+                )
+            values[key] = self.params[key].convert(value, where)
+        return values
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    help: str
+    default: str
+    inputs: int
+    scale: float
+    hook: str | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    slots: Mapping[str, Slot]
+    entries: Mapping[str, Entry]
+    path: Path
+
+    def in_slot(self, slot: str) -> list[Entry]:
+        return [e for e in self.entries.values() if e.slot == slot]
+
+    def lookup(self, slot: str, name: str) -> Entry | None:
+        """The entry ``name`` (or alias) of ``slot``; None for 'none'; SpecError otherwise."""
+        if slot not in self.slots:
+            raise SpecError(f"unknown slot '{slot}'{did_you_mean(slot, self.slots)}")
+        if name == NONE:
+            if self.slots[slot].default != NONE:
+                raise SpecError(f"--{slot} cannot be 'none': this slot needs a module")
+            return None
+        names = {e.name: e for e in self.in_slot(slot)}
+        names.update({a: e for e in self.in_slot(slot) for a in e.aliases})
+        if name in names:
+            return names[name]
+        elsewhere = [e.slot for e in self.entries.values() if name in (e.name, *e.aliases)]
+        if elsewhere:
+            other = elsewhere[0]
+            raise SpecError(f"'{name}' is a {other} module, not a {slot} module; use --{other} {name}")
+        choices = sorted(e.name for e in self.in_slot(slot))
+        if self.slots[slot].default == NONE:
+            choices.append(NONE)
+        raise SpecError(
+            f"unknown {slot} module '{name}'{did_you_mean(name, names)}; "
+            f"choose one of: {', '.join(choices)} (see 'plugscaffold list {slot}')"
+        )
+
+    def find(self, name: str) -> list[Entry]:
+        """Entries called ``name`` (or ``slot/name``), across slots; SpecError if none."""
+        slot, _, bare = name.rpartition("/")
+        found = [
+            e for e in self.entries.values() if bare in (e.name, *e.aliases) and slot in ("", e.slot)
+        ]
+        if found:
+            return found
+        all_names = [n for e in self.entries.values() for n in (e.name, *e.aliases)]
+        raise SpecError(
+            f"no module named '{name}' in the catalog{did_you_mean(bare, all_names)}; "
+            "run 'plugscaffold list' to see them all"
+        )
+
+
+# --- loading -------------------------------------------------------------------------------
+
+_ENTRY_KEYS = {
+    "name", "slot", "aliases", "title", "paper", "code", "license", "source",
+    "build", "contract", "params", "reference", "notes",
+}  # fmt: skip
+_REQUIRED = ("name", "slot", "title", "build", "contract")
+_PAPER_KEYS = {"title", "authors", "venue", "year", "doi", "arxiv"}
+_SOURCE_KEYS = {"file", "classes"}
+_CONTRACT_KEYS = {"inputs", "channels", "scale", "layout", "align", "constraints"}
+_PARAM_KEYS = {"type", "default", "choices", "min", "max", "help"}
+_SLOT_KEYS = {"help", "default", "inputs", "scale", "hook"}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that rejects a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise CatalogError(
+                    f"key '{key}' appears twice in one mapping (line {key_node.start_mark.line + 1})"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load and validate a catalog file (the shipped catalog.yaml by default)."""
+    path = Path(path) if path else CATALOG_PATH
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc.strerror}") from None
+    except CatalogError as exc:
+        raise CatalogError(f"{path.name}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return parse_catalog(data, path)
+
+
+def parse_catalog(data: Any, path: Path) -> Catalog:
+    where = path.name
+    if not isinstance(data, dict):
+        raise CatalogError(f"{where}: the top level must be a mapping")
+    _check_keys(data, {"version", "slots", "modules"}, where, required=("version", "slots", "modules"))
+    slots = {name: _parse_slot(name, raw, where) for name, raw in data["slots"].items()}
+    entries: dict[str, Entry] = {}
+    taken: dict[tuple[str, str], str] = {}
+    if not isinstance(data["modules"], list):
+        raise CatalogError(f"{where}: 'modules' must be a list of entries")
+    for index, raw in enumerate(data["modules"]):
+        label = raw.get("name", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
+        entry = _parse_entry(raw, f"{where}: entry '{label}'", slots)
+        for key in (entry.name, *entry.aliases):
+            if (entry.slot, key) in taken:
+                raise CatalogError(
+                    f"{where}: entry '{entry.name}' uses the name '{key}', already taken "
+                    f"in slot '{entry.slot}' by entry '{taken[entry.slot, key]}'"
+                )
+            taken[entry.slot, key] = entry.name
+        entries[entry.key] = entry
+    for slot in slots.values():
+        if slot.default != NONE and f"{slot.name}/{slot.default}" not in entries:
+            raise CatalogError(f"{where}: slot '{slot.name}' defaults to unknown module '{slot.default}'")
+    return Catalog(version=str(data["version"]), slots=slots, entries=entries, path=path)
+
+
+def _check_keys(raw: Any, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> None:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where} must be a mapping")
+    for key in raw:
+        if key not in allowed:
+            raise CatalogError(f"{where}: unknown key '{key}'{did_you_mean(str(key), allowed)}")
+    for key in required:
+        if key not in raw:
+            raise CatalogError(f"{where}: missing required key '{key}'")
+
+
+def _parse_slot(name: str, raw: Any, where: str) -> Slot:
+    required = ("help", "default", "inputs", "scale")
+    _check_keys(raw, _SLOT_KEYS, f"{where}: slot '{name}'", required=required)
+    return Slot(name, raw["help"], raw["default"], raw["inputs"], raw["scale"], raw.get("hook"))
+
+
+def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
+    _check_keys(raw, _ENTRY_KEYS, where, required=_REQUIRED)
+    name = raw["name"]
+    if not isinstance(name, str) or not name.isidentifier() or name != name.lower() or name == NONE:
+        raise CatalogError(f"{where}: name must be a lowercase identifier other than 'none'")
+    if raw["slot"] not in slots:
+        raise CatalogError(f"{where}: unknown slot '{raw['slot']}'{did_you_mean(str(raw['slot']), slots)}")
+
+    paper = raw.get("paper")
+    if paper is not None:
+        _check_keys(paper, _PAPER_KEYS, f"{where}: paper", required=("title", "venue", "year"))
+
+    source = raw.get("source")
+    source_file, classes = None, ()
+    if source is not None:
+        _check_keys(source, _SOURCE_KEYS, f"{where}: source", required=("file", "classes"))
+        source_file, classes = source["file"], tuple(source["classes"])
+        if not (MODULES_DIR / source_file).is_file():
+            raise CatalogError(f"{where}: source file modules/{source_file} does not exist")
+
+    params = {}
+    for pname, praw in (raw.get("params") or {}).items():
+        _check_keys(praw, _PARAM_KEYS, f"{where}: param '{pname}'", required=("type", "default", "help"))
+        if praw["type"] not in PARAM_TYPES:
+            raise CatalogError(f"{where}: param '{pname}' has unknown type '{praw['type']}'")
+        choices = tuple(praw["choices"]) if "choices" in praw else None
+        param = Param(pname, praw["type"], praw["default"], praw["help"], choices, praw.get("min"), praw.get("max"))
+        if _convert(praw["default"], param.type) != praw["default"]:
+            raise CatalogError(f"{where}: param '{pname}' default {praw['default']!r} is not a {param.type}")
+        params[pname] = param
+
+    craw = raw["contract"]
+    _check_keys(craw, _CONTRACT_KEYS, f"{where}: contract", required=("inputs", "channels", "scale", "layout"))
+    constraints = []
+    for c in craw.get("constraints") or []:
+        _check_keys(c, {"check", "reason"}, f"{where}: constraint", required=("check", "reason"))
+        constraints.append(Constraint(c["check"], c["reason"]))
+    contract = Contract(
+        inputs=craw["inputs"],
+        channels=str(craw["channels"]),
+        scale=craw["scale"],
+        layout=craw["layout"],
+        align=craw.get("align"),
+        constraints=tuple(constraints),
+    )
+    slot = slots[raw["slot"]]
+    if contract.inputs != slot.inputs or contract.scale != slot.scale:
+        raise CatalogError(
+            f"{where}: slot '{slot.name}' modules take {slot.inputs} input(s) at scale {slot.scale}, "
+            f"but the contract says {contract.inputs} at {contract.scale}"
+        )
+    if contract.align not in (None, "equal"):
+        raise CatalogError(f"{where}: contract align must be 'equal' if given")
+
+    known = set(CHANNEL_VARS) | set(params)
+    for text in [contract.channels, *(c.check for c in constraints)]:
+        try:
+            unknown = expr.names(text) - known
+        except expr.ExprError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
+        if unknown:
+            raise CatalogError(f"{where}: rule '{text}' uses unknown name '{sorted(unknown)[0]}'")
+    fields = {f for _, f, _, _ in string.Formatter().parse(raw["build"]) if f}
+    if fields - known:
+        raise CatalogError(f"{where}: build uses unknown placeholder '{{{sorted(fields - known)[0]}}}'")
+
+    references = []
+    for ref in raw.get("reference") or []:
+        _check_keys(ref, {"config", "params", "measured"}, f"{where}: reference", required=("config", "params", "measured"))
+        references.append(Reference(ref["config"], ref["params"], ref["measured"]))
+
+    return Entry(
+        name=name,
+        slot=slot.name,
+        title=raw["title"],
+        build=raw["build"],
+        contract=contract,
+        aliases=tuple(raw.get("aliases") or ()),
+        paper=paper,
+        code=raw.get("code"),
+        license=raw.get("license"),
+        source_file=source_file,
+        classes=classes,
+        params=params,
+        reference=tuple(references),
+        notes=raw.get("notes"),
+    )

@@ -1,0 +1,149 @@
+"""The command line: parse flags, call the library, print. Errors are one line.
+
+Exit status: 0 success, 1 user error (bad module, constraint, taken directory, failed
+smoke check), 2 usage error (unknown flag, missing argument).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Sequence
+
+from . import __version__
+from .catalog import Catalog, load_catalog
+from .errors import PlugscaffoldError, SpecError
+from .spec import CHOICE_SYNTAX
+
+EXAMPLES = """\
+examples:
+  plugscaffold new my_unet --down hwd --up dysample --skip eff
+  plugscaffold new my_unet --up dysample:style=pl,groups=8 --attn cbam:reduction=8
+  plugscaffold new my_unet --width 32 --depth 3 --size 96x128 --stdout
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
+    parser = _Parser(prog="plugscaffold", description="Generate standalone, checked PyTorch models with plug-ins wired in.")
+    parser.add_argument("--version", action="version", version=f"plugscaffold {__version__} (catalog {catalog.version})")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    new = sub.add_parser(
+        "new",
+        help="generate a project with a checked model.py",
+        description=f"Generate NAME/model.py and check it. Each slot takes {CHOICE_SYNTAX}.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    new.add_argument("name", help="project name: a directory created in --dir (letters, digits, _)")
+    model = new.add_argument_group("model")
+    model.add_argument("--arch", default="unet", help="architecture (default: unet)")
+    model.add_argument("--in-channels", type=int, default=3, metavar="N", help="input channels (default: 3)")
+    model.add_argument("--classes", type=int, default=2, metavar="N", help="output channels (default: 2)")
+    model.add_argument("--depth", type=int, default=4, metavar="N", help="encoder stages (default: 4)")
+    model.add_argument("--width", type=int, default=64, metavar="N", help="channels of the first stage (default: 64)")
+    slots = new.add_argument_group("plug-in slots (see 'plugscaffold list SLOT')")
+    for slot in catalog.slots.values():
+        names = ", ".join(sorted(e.name for e in catalog.in_slot(slot.name)))
+        slots.add_argument(f"--{slot.name}", metavar="CHOICE", help=f"{slot.help}: {names} (default: {slot.default})")
+    checking = new.add_argument_group("smoke check")
+    checking.add_argument("--size", default="256", metavar="HxW", help="input size of the check, e.g. 256 or 96x128 (default: 256)")
+    checking.add_argument("--batch", type=int, default=2, metavar="N", help="batch size of the check (default: 2)")
+    checking.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds before the check is stopped (default: 600)")
+    checking.add_argument("--no-smoke", action="store_true", help="skip the check (model.py then carries no parameter count)")
+    output = new.add_argument_group("output")
+    output.add_argument("--dir", default=".", help="where to create the project directory (default: .)")
+    output.add_argument("--force", action="store_true", help="regenerate the files of an existing project directory")
+    output.add_argument("--stdout", action="store_true", help="print model.py to stdout and write nothing")
+
+    lister = sub.add_parser("list", help="list the catalog's plug-ins", description="List the catalog's plug-ins.")
+    lister.add_argument("slot", nargs="?", help=f"only this slot: {', '.join(catalog.slots)}")
+    show = sub.add_parser("show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code.")
+    show.add_argument("name", help="module name, or SLOT/NAME where a name is used in two slots")
+    return parser
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[x,]\s*(\d+)\s*)?", text)
+    if not match:
+        raise SpecError(f"--size '{text}' is not a size; use H or HxW, e.g. 256 or 96x128")
+    height = int(match.group(1))
+    width = int(match.group(2) or height)
+    if not (1 <= height <= 8192 and 1 <= width <= 8192):
+        raise SpecError(f"--size {height}x{width} must be between 1 and 8192 on each side")
+    return height, width
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        catalog = load_catalog()
+        args = build_parser(catalog).parse_args(argv)
+        return COMMANDS[args.command](args, catalog)
+    except PlugscaffoldError as exc:
+        print(f"plugscaffold: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("plugscaffold: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, with a way to see more
+        if os.environ.get("PLUGSCAFFOLD_DEBUG"):
+            raise
+        print(f"plugscaffold: internal error: {type(exc).__name__}: {exc} (set PLUGSCAFFOLD_DEBUG=1 for a traceback and please report it)", file=sys.stderr)
+        return 3
+
+
+def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .pipeline import generate
+    from .report import format_report
+    from .smoke import Check
+
+    height, width = parse_size(args.size)
+    if args.batch < 1 or args.timeout <= 0:
+        raise SpecError("--batch must be at least 1 and --timeout positive")
+    options = {key: getattr(args, key) for key in ("arch", "in_channels", "classes", "depth", "width", *catalog.slots)}
+    gen = generate(
+        args.name,
+        options,
+        parent=args.dir,
+        check=Check(height, width, args.batch, args.timeout),
+        smoke=not args.no_smoke,
+        write=not args.stdout,
+        force=args.force,
+        catalog=catalog,
+    )
+    if args.stdout:
+        sys.stdout.write(gen.source)
+        print(format_report(gen), file=sys.stderr)
+    else:
+        print(format_report(gen))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .show import format_list
+
+    print(format_list(catalog, args.slot))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .show import format_show
+
+    print(format_show(catalog, args.name))
+    return 0
+
+
+COMMANDS = {"new": cmd_new, "list": cmd_list, "show": cmd_show}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

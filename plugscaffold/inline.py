@@ -1,0 +1,121 @@
+"""Copy plug-in classes from ``plugscaffold/modules/*.py`` into generated code.
+
+Each module file holds imports, then top-level classes and functions. ``collect``
+returns the definitions a set of names needs (dependencies first, each once) and the
+import lines they use, so the emitted file is standalone. Reading is done with ``ast``:
+nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .resources import MODULES_DIR
+
+#: Canonical order of the import lines an emitted file may contain.
+IMPORT_ORDER = ("math", "typing", "torch", "nn", "F")
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    file: str
+    source: str
+    uses: frozenset[str]
+    bindings: Mapping[str, str]  # local name -> import line, for every import of its file
+
+
+@lru_cache(maxsize=None)
+def index(directory: Path = MODULES_DIR) -> Mapping[str, Definition]:
+    """Every top-level class/function of the module files, by name (names are unique)."""
+    found: dict[str, Definition] = {}
+    for path in sorted(directory.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text, filename=str(path))
+        bound = _import_bindings(tree)
+        for node in tree.body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                if node.name in found:
+                    raise ValueError(f"modules/{path.name} redefines {node.name} from modules/{found[node.name].file}")
+                uses = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+                found[node.name] = Definition(
+                    name=node.name,
+                    file=path.name,
+                    source=ast.get_source_segment(text, node, padded=False) or "",
+                    uses=uses,
+                    bindings=bound,
+                )
+    return found
+
+
+def _import_bindings(tree: ast.Module) -> dict[str, str]:
+    """Local name -> canonical import line, for absolute imports (relative ones are inlined)."""
+    bound = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                line = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+                bound[local] = line
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            for alias in node.names:
+                bound[alias.asname or alias.name] = f"from {node.module} import {alias.name}"
+    return bound
+
+
+def collect(names: Iterable[str], provided: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Sources (leaf first) and import lines for ``names``.
+
+    ``provided`` maps names to replacement sources (hooks generated from the Plan):
+    those are emitted instead of the module files' defaults, and their own
+    dependencies are followed the same way.
+    """
+    defs = index()
+    provided = dict(provided or {})
+    order: list[str] = []
+    imports: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in order or name in trail:
+            return
+        if name not in defs:
+            raise KeyError(f"no plug-in source defines '{name}'")
+        uses, bound = defs[name].uses, defs[name].bindings
+        if name in provided:
+            uses = frozenset(n.id for n in ast.walk(ast.parse(provided[name])) if isinstance(n, ast.Name))
+        for dep in sorted(uses):
+            if dep != name and (dep in defs or dep in provided):
+                visit(dep, trail + (name,))
+        imports.update(line for n, line in bound.items() if n in uses)
+        order.append(name)
+
+    for name in names:
+        visit(name, ())
+    sources = [provided[n] if n in provided else defs[n].source for n in order]
+    return sources, sort_imports(imports)
+
+
+def sort_imports(lines: Iterable[str]) -> list[str]:
+    """Standard library first, then torch; ``from typing`` names merged into one line."""
+    lines = {line for line in lines if line}
+    typing_names = sorted(line.rsplit(" ", 1)[1] for line in lines if line.startswith("from typing import"))
+    rest = [line for line in lines if not line.startswith("from typing import")]
+    stdlib = sorted(line for line in rest if not line.split()[1].startswith("torch"))
+    if typing_names:
+        stdlib.append(f"from typing import {', '.join(typing_names)}")
+    torch_lines = sorted(line for line in rest if line.split()[1].startswith("torch"))
+    return stdlib + ([""] if stdlib and torch_lines else []) + torch_lines
+
+
+def hook_source(name: str, code: str, doc: str) -> str:
+    """The default definition of hook ``name`` with its body replaced by ``return code``."""
+    source = index()[name].source
+    body_start = ast.parse(source).body[0].body[0].lineno  # the default's docstring
+    signature = "\n".join(source.splitlines()[: body_start - 1])
+    return f'{signature}\n    """{doc}"""\n    return {code}\n'

@@ -1,0 +1,60 @@
+"""The one orchestration function: options -> Spec -> Plan -> source -> files -> smoke."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .answers import ANSWERS_FILE, answers, dump_answers
+from .blueprints import make_plan
+from .catalog import Catalog, load_catalog
+from .files import check_target, commit, staging
+from .plan import Plan
+from .render import render_model
+from .smoke import Check, SmokeResult, run_smoke
+from .spec import make_spec
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What ``generate`` made: the Plan, the model source, the smoke result, the files."""
+
+    plan: Plan
+    source: str
+    smoke: SmokeResult | None
+    check: Check
+    files: list[Path] = field(default_factory=list)
+
+
+def generate(
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    parent: str | Path = ".",
+    check: Check = Check(),
+    smoke: bool = True,
+    write: bool = True,
+    force: bool = False,
+    catalog: Catalog | None = None,
+) -> Generated:
+    """Generate project ``name`` under ``parent``; nothing is written unless all steps pass."""
+    catalog = catalog or load_catalog()
+    spec = make_spec(catalog, name, options)
+    plan = make_plan(spec, catalog)
+    target = check_target(Path(parent), name, force) if write else None
+    source = render_model(plan, catalog)
+    result = None
+    with staging(target.parent if target else None) as stage:
+        if smoke:
+            (stage / "model.py").write_text(source, encoding="utf-8")
+            result = run_smoke(stage / "model.py", plan, check)
+            source = render_model(plan, catalog, parameters=result.parameters)
+        files: list[Path] = []
+        if target is not None:
+            contents = {
+                "model.py": source,
+                ANSWERS_FILE: dump_answers(answers(plan, catalog, result.parameters if result else None)),
+            }
+            files = commit(stage, target, contents)
+    return Generated(plan=plan, source=source, smoke=result, check=check, files=files)

@@ -1,0 +1,60 @@
+"""Plan -> source text: the architecture's Jinja template, inlined plug-ins, black.
+
+Pure string in, string out; no files, no torch.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import black
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from . import __version__, inline
+from .catalog import Catalog
+from .plan import Hook, Plan
+from .resources import TEMPLATES_DIR
+
+BASE_IMPORTS = ("import torch", "import torch.nn as nn")
+
+
+@lru_cache(maxsize=None)
+def environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_model(plan: Plan, catalog: Catalog, parameters: int | None = None) -> str:
+    """The complete, black-formatted model.py for ``plan``."""
+    hooks = {hook.name: inline.hook_source(hook.name, hook.code, _hook_doc(hook, catalog)) for hook in plan.hooks}
+    sources, imports = inline.collect(plan.class_names, provided=hooks)
+    imports = inline.sort_imports([*imports, *BASE_IMPORTS])
+    text = environment().get_template(f"{plan.spec.arch}/model.py.jinja").render(
+        project=plan.spec.name,
+        plan=plan,
+        version=__version__,
+        catalog_version=catalog.version,
+        command=plan.spec.command(catalog),
+        parameters=f"{parameters:,}" if parameters is not None else "not counted (generated with --no-smoke)",
+        plugins=[entry for entry in plan.entries if entry.paper],
+        imports=imports,
+        sources=sources,
+    )
+    return format_code(text)
+
+
+def _hook_doc(hook: Hook, catalog: Catalog) -> str:
+    what = catalog.slots[hook.entry.slot].help
+    return f"{what[0].upper()}{what[1:]} (--{hook.entry.slot} {hook.entry.name}): {hook.entry.title}."
+
+
+def format_code(text: str) -> str:
+    """black with its default style (line length 88)."""
+    return black.format_str(text, mode=black.Mode())

@@ -1,0 +1,84 @@
+"""``plugscaffold list`` and ``plugscaffold show``: the catalog as a person reads it."""
+
+from __future__ import annotations
+
+import textwrap
+
+from . import inline
+from .catalog import Catalog, Entry
+from .errors import SpecError, did_you_mean
+from .plan import place
+from .report import table
+from .render import format_code
+
+SCALE = {0.5: "/2", 1: "x1", 2: "x2"}
+
+
+def format_list(catalog: Catalog, slot: str | None = None) -> str:
+    if slot is not None and slot not in catalog.slots:
+        raise SpecError(f"unknown slot '{slot}'{did_you_mean(slot, catalog.slots)}; slots: {', '.join(catalog.slots)}")
+    rows = [["name", "slot", "title", "year", "parameters"]]
+    for entry in catalog.entries.values():
+        if slot in (None, entry.slot):
+            year = str(entry.paper["year"]) if entry.paper else "-"
+            rows.append([entry.name, entry.slot, entry.title, year, _reference_text(entry)])
+    note = "parameters: as measured on the official code, at the configuration shown (C = input channels)"
+    return "\n".join([*table(rows, indent=""), "", note])
+
+
+def _reference_text(entry: Entry) -> str:
+    if not entry.reference:
+        return "-"
+    ref = entry.reference[0]
+    return f"{ref.params:,} @ C={ref.config.get('in_channels', '?')}"
+
+
+def format_show(catalog: Catalog, name: str) -> str:
+    return "\n\n".join(_show(catalog, entry) for entry in catalog.find(name))
+
+
+def _show(catalog: Catalog, entry: Entry) -> str:
+    c = entry.contract
+    lines = [f"{entry.name} ({entry.slot} slot): {entry.title}"]
+    if entry.aliases:
+        lines.append(f"  aliases      {', '.join(entry.aliases)}")
+    if entry.paper:
+        p = entry.paper
+        ids = [f"doi:{p['doi']}" if p.get("doi") else "", f"arXiv:{p['arxiv']}" if p.get("arxiv") else ""]
+        lines.append(f"  paper        {p['title']}. {entry.citation}. {' '.join(i for i in ids if i)}".rstrip())
+    if entry.code:
+        lines.append(f"  code         {entry.code} (licence: {entry.license or 'not stated'})")
+    lines.append(
+        f"  contract     {c.inputs} input(s), {c.layout}, spatial scale {SCALE.get(c.scale, c.scale)}, "
+        f"output channels = {c.channels}"
+    )
+    if c.align == "equal":
+        lines.append("               inputs must have equal channels (the plan inserts a 1x1 projection otherwise)")
+    for constraint in c.constraints:
+        lines.append(f"  constraint   {constraint.check}: {constraint.reason}")
+    if entry.params:
+        lines.append(f"  hyper-parameters (--{entry.slot} {entry.name}:KEY=VALUE,...)")
+        rows = []
+        for p in entry.params.values():
+            limits = f"one of {', '.join(map(str, p.choices))}" if p.choices else (f">= {p.min}" if p.min is not None else "")
+            rows.append([p.name, p.type, repr(p.default), limits, p.help])
+        lines += table(rows, indent="    ")
+    for ref in entry.reference:
+        config = ", ".join(f"{k}={v}" for k, v in ref.config.items())
+        lines.append(f"  reference    {ref.params:,} parameters at {config} (measured: {ref.measured})")
+    if entry.notes:
+        lines.append("  notes        " + "\n               ".join(textwrap.wrap(entry.notes, 80)))
+    lines.append("  emitted code")
+    lines.append(textwrap.indent(_example(catalog, entry), "    "))
+    return "\n".join(lines)
+
+
+def _example(catalog: Catalog, entry: Entry) -> str:
+    """The constructor call at the reference configuration, then the inlined classes."""
+    config = dict(entry.reference[0].config) if entry.reference else {"in_channels": 64, "out_channels": 64}
+    params = {k: config.get(k, p.default) for k, p in entry.params.items()}
+    channels = {k: config.get(k, 64) for k in ("in_channels", "out_channels", "skip_channels")}
+    call = place(entry, params, where="example", **channels).code
+    sources, imports = inline.collect(entry.classes)
+    head = f"# {entry.slot}: {catalog.slots[entry.slot].help}\nlayer = {call}\n"
+    return format_code("\n".join([*imports, "", "", *sources, "", head])).strip()

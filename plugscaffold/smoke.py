@@ -1,0 +1,122 @@
+"""The smoke check: the written model.py runs in a fresh subprocess.
+
+Forward and backward on a dummy batch; the output shape, finite values and gradients,
+and every layer's shape against the Plan are checked. FLOPs are counted with
+``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions, 2 per MAC).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SmokeError
+from .plan import Plan
+from .resources import PACKAGE_DIR
+
+WORKER = PACKAGE_DIR / "_smoke_worker.py"
+
+
+@dataclass(frozen=True)
+class Check:
+    """How to run the check: input size, batch and a time limit in seconds."""
+
+    height: int = 256
+    width: int = 256
+    batch: int = 2
+    timeout: float = 600.0
+
+    def padded(self, divisor: int) -> tuple[int, int]:
+        """The size the model works at inside (rounded up to multiples of ``divisor``)."""
+        return (-(-self.height // divisor) * divisor, -(-self.width // divisor) * divisor)
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    parameters: int
+    forward_flops: int
+    total_flops: int
+    output_shape: tuple[int, ...]
+    shapes: dict[str, tuple[int, ...]]
+    seconds: float
+    torch_version: str
+    threads: int
+
+
+def _request(path: Path, plan: Plan, check: Check) -> dict:
+    return {
+        "path": str(path),
+        "class_name": plan.class_name,
+        "layers": [layer.attr for layer in plan.layers],
+        "batch": check.batch,
+        "in_channels": plan.input.channels,
+        "height": check.height,
+        "width": check.width,
+    }
+
+
+def run_smoke(path: Path, plan: Plan, check: Check) -> SmokeResult:
+    """Check the model file at ``path`` in a subprocess; raise SmokeError (one line) on failure."""
+    request = _request(path, plan, check)
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(WORKER), json.dumps(request)],
+            capture_output=True,
+            text=True,
+            timeout=check.timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise SmokeError(
+            f"smoke check timed out after {check.timeout:g} s; use a smaller --size or a larger --timeout"
+        ) from None
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SmokeError(f"smoke check crashed (exit {proc.returncode}): {last}")
+    return _verify(json.loads(lines[-1]), plan, check)
+
+
+def run_smoke_here(path: Path, plan: Plan, check: Check) -> SmokeResult:
+    """The same check in this process (imports torch): for tests that check many models."""
+    spec = importlib.util.spec_from_file_location("_plugscaffold_smoke_worker", WORKER)
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    return _verify(worker.check(_request(path, plan, check)), plan, check)
+
+
+def _verify(result: dict, plan: Plan, check: Check) -> SmokeResult:
+    if not result["ok"]:
+        where = f" in {result['layer']}" if result.get("layer") else ""
+        raise SmokeError(f"smoke check failed{where}: {result['error']}")
+    height, width = check.padded(plan.divisor)
+    expected = (check.batch, plan.output.channels, check.height, check.width)
+    if tuple(result["output_shape"]) != expected:
+        raise SmokeError(f"smoke check: output shape {tuple(result['output_shape'])}, expected {expected}")
+    if not result["output_finite"]:
+        raise SmokeError("smoke check: the output has NaN or infinite values")
+    if result["nonfinite_grad"]:
+        raise SmokeError(f"smoke check: non-finite gradients in {result['nonfinite_grad'][0]}")
+    if result["no_grad"]:
+        raise SmokeError(f"smoke check: parameter {result['no_grad'][0]} gets no gradient (an unused layer)")
+    for layer in plan.layers:
+        planned = layer.shape.at(check.batch, height, width)
+        measured = tuple(result["shapes"].get(layer.attr, ()))
+        if measured != planned:
+            raise SmokeError(
+                f"smoke check: {layer.attr} ({layer.module}) gave {measured}, the plan says {planned}; "
+                "its catalog contract is wrong"
+            )
+    return SmokeResult(
+        parameters=result["parameters"],
+        forward_flops=result["forward_flops"],
+        total_flops=result["total_flops"],
+        output_shape=tuple(result["output_shape"]),
+        shapes={k: tuple(v) for k, v in result["shapes"].items()},
+        seconds=result["seconds"],
+        torch_version=result["torch"],
+        threads=result["threads"],
+    )

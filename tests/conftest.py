@@ -1,0 +1,54 @@
+"""Shared fixtures: the catalog, an in-process CLI runner, and model builders."""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from plugscaffold import cli
+from plugscaffold.catalog import load_catalog
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch, tmp_path):
+    """Run ``plugscaffold ARGS`` in-process in ``cwd`` (default: an empty tmp dir)."""
+
+    def run(*args: str, cwd: Path = tmp_path) -> CliResult:
+        monkeypatch.chdir(cwd)
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # argparse usage errors and --help
+            code = exc.code
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def load_source(source: str, name: str = "generated_model") -> types.ModuleType:
+    """Execute generated code as a fresh module (what `import model` would do)."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"{name}.py", "exec"), module.__dict__)
+    return module
+
+
+def tree(path: Path) -> list[str]:
+    """Every path under ``path`` (hidden ones included), to prove nothing was written."""
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))

@@ -1,0 +1,103 @@
+"""catalog.yaml: schema validation with errors that name the entry, and the shipped entries."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, load_source
+from plugscaffold import inline
+from plugscaffold.catalog import load_catalog, parse_catalog
+from plugscaffold.errors import CatalogError
+from plugscaffold.plan import place
+
+RAW = yaml.safe_load((REPO / "catalog.yaml").read_text())
+
+
+def broken(mutate):
+    data = copy.deepcopy(RAW)
+    mutate(data)
+    return data
+
+
+def entry(data, name, slot=None):
+    return next(m for m in data["modules"] if m["name"] == name and slot in (None, m["slot"]))
+
+
+BROKEN = [
+    (lambda d: entry(d, "hwd").update(slto="down"), "entry 'hwd': unknown key 'slto' (did you mean 'slot'?)"),
+    (lambda d: d["modules"].append(copy.deepcopy(entry(d, "hwd"))), "entry 'hwd' uses the name 'hwd', already taken"),
+    (lambda d: entry(d, "eff").update(aliases=["cat"]), "entry 'eff' uses the name 'cat', already taken in slot 'skip'"),
+    (lambda d: entry(d, "hwd").pop("build"), "entry 'hwd': missing required key 'build'"),
+    (lambda d: entry(d, "dysample")["params"]["groups"].update(default="four"), "param 'groups' default 'four' is not a int"),
+    (lambda d: entry(d, "eff")["contract"]["constraints"][0].update(check="channels % 32 == 0"), "uses unknown name 'channels'"),
+    (lambda d: entry(d, "eff")["contract"].update(channels="__import__('os')"), "entry 'eff': '__import__('os')' uses Call"),
+    (lambda d: entry(d, "se").update(build="SqueezeExcite({channels})"), "entry 'se': build uses unknown placeholder '{channels}'"),
+    (lambda d: entry(d, "hwd").update(slot="downs"), "entry 'hwd': unknown slot 'downs' (did you mean 'down'?)"),
+    (lambda d: entry(d, "hwd")["contract"].update(scale=2), "slot 'down' modules take 1 input(s) at scale 0.5"),
+    (lambda d: entry(d, "hwd")["source"].update(file="nope.py"), "entry 'hwd': source file modules/nope.py does not exist"),
+    (lambda d: d["slots"]["down"].update(default="minpool"), "slot 'down' defaults to unknown module 'minpool'"),
+]
+
+
+@pytest.mark.parametrize("mutate,message", BROKEN, ids=[m for _, m in BROKEN])
+def test_malformed_catalogs_are_load_errors_that_name_the_entry(mutate, message):
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(broken(mutate), Path("catalog.yaml"))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_key_given_twice_is_a_load_error(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text((REPO / "catalog.yaml").read_text().replace("  - name: hwd\n", "  - name: hwd\n    name: hwd2\n"))
+    with pytest.raises(CatalogError, match="key 'name' appears twice"):
+        load_catalog(path)
+
+
+def test_every_slot_default_and_every_entry_with_code_has_provenance(catalog):
+    for entry in catalog.entries.values():
+        if entry.code:
+            assert entry.paper and entry.license, entry.key
+        for ref in entry.reference:
+            assert ref.measured, entry.key
+
+
+def test_module_files_define_each_name_once_and_import_only_torch():
+    allowed = {"import math", "import torch", "import torch.nn as nn", "import torch.nn.functional as F"}
+    for definition in inline.index().values():
+        for line in definition.bindings.values():
+            assert line in allowed or line.startswith("from typing import"), (definition.file, line)
+
+
+def _built(entry, config):
+    params = {k: config.get(k, p.default) for k, p in entry.params.items()}
+    channels = {k: config.get(k) for k in ("in_channels", "out_channels", "skip_channels")}
+    placed = place(entry, params, where="test", **channels)
+    sources, imports = inline.collect(entry.classes)
+    namespace = load_source("\n".join([*imports, "import torch", "import torch.nn as nn", *sources]))
+    return eval(placed.code, namespace.__dict__), placed.out_channels  # the emitted constructor call
+
+
+REFERENCES = [(e.key, r) for e in load_catalog().entries.values() for r in e.reference]
+
+
+@pytest.mark.parametrize("key,ref", REFERENCES, ids=[f"{k}-{r.params}" for k, r in REFERENCES])
+def test_parameter_count_equals_the_figure_measured_on_the_official_code(key, ref, catalog):
+    module, _ = _built(catalog.entries[key], ref.config)
+    assert sum(p.numel() for p in module.parameters()) == ref.params
+
+
+@pytest.mark.parametrize("key", sorted(load_catalog().entries))
+def test_channel_rule_and_scale_of_the_contract_hold(key, catalog):
+    e = catalog.entries[key]
+    config = {"in_channels": 64, "out_channels": 32 if e.slot == "up" else 64, "skip_channels": 64}
+    module, channels = _built(e, config)
+    inputs = [torch.randn(2, 64, 8, 8) for _ in range(e.contract.inputs)]
+    out = module(*inputs)
+    side = int(8 * e.contract.scale)
+    assert out.shape == (2, channels, side, side)
