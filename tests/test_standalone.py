@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -14,14 +15,14 @@ HEADLINE = ["new", "my_unet", "--down", "hwd", "--up", "dysample", "--skip", "ef
 
 # Runs model.py with plugscaffold made unimportable: any import of it raises ImportError.
 STANDALONE = """
-import runpy, sys
+import json, runpy, sys
 sys.modules["plugscaffold"] = None
 ns = runpy.run_path("model.py")
 import torch
 model = ns["UNet"]()
 out = model(torch.randn(1, 3, 70, 50))
 out.mean().backward()
-print(tuple(out.shape), sum(p.numel() for p in model.parameters()))
+print(json.dumps({"shape": list(out.shape), "params": sum(p.numel() for p in model.parameters())}))
 """
 
 
@@ -59,9 +60,9 @@ def test_headline_model_runs_standalone_in_a_fresh_interpreter(headline):
         [sys.executable, "-I", "-c", STANDALONE], cwd=project, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
-    shape, params = proc.stdout.split(")")
-    assert shape + ")" == "(1, 2, 70, 50"
-    assert f"Parameters: {int(params):,}" in (project / "model.py").read_text()
+    result = json.loads(proc.stdout)
+    assert result["shape"] == [1, 2, 70, 50]
+    assert f"Parameters: {result['params']:,}" in (project / "model.py").read_text()
 
 
 def test_headline_model_imports_only_torch(headline):

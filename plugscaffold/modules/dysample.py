@@ -1,0 +1,104 @@
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class DySample(nn.Module):
+    """1x1 conv offsets (* 0.25, or * 0.5 * sigmoid(scope)) + init_pos -> sampling grid -> grid_sample (bilinear, border)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        scale: int = 2,
+        style: str = "lp",
+        groups: int = 4,
+        dyscope: bool = False,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("in_channels", in_channels),
+            ("scale", scale),
+            ("groups", groups),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        if style not in ("lp", "pl"):
+            raise ValueError(f"style ({style!r}) must be 'lp' or 'pl'.")
+        if in_channels % groups != 0:
+            raise ValueError(
+                f"in_channels ({in_channels}) must be divisible by groups ({groups}) "
+                f"because the input is split into groups that each get their own "
+                f"sampling grid."
+            )
+        conv_in = in_channels
+        conv_out = 2 * groups * scale * scale
+        if style == "pl":
+            if in_channels % (scale * scale) != 0:
+                raise ValueError(
+                    f"in_channels ({in_channels}) must be divisible by scale**2 "
+                    f"({scale * scale}) because style 'pl' pixel-shuffles the input "
+                    f"before the offset convolution."
+                )
+            conv_in = in_channels // (scale * scale)
+            conv_out = 2 * groups
+        self.scale = scale
+        self.style = style
+        self.groups = groups
+        self.offset = nn.Conv2d(conv_in, conv_out, 1)
+        nn.init.normal_(self.offset.weight, mean=0.0, std=0.001)
+        nn.init.zeros_(self.offset.bias)
+        if dyscope:
+            self.scope = nn.Conv2d(conv_in, conv_out, 1, bias=False)
+            nn.init.zeros_(self.scope.weight)
+        # channel layout (xy, group, row a, column b): x varies with b, y with a
+        steps = (torch.arange(scale, dtype=torch.float32) - (scale - 1) / 2) / scale
+        pos = torch.stack(
+            [
+                steps.view(1, scale).expand(scale, scale),
+                steps.view(scale, 1).expand(scale, scale),
+            ]
+        )
+        pos = pos.unsqueeze(1).expand(2, groups, scale, scale)
+        self.register_buffer("init_pos", pos.reshape(1, -1, 1, 1).clone())
+
+    def _offsets(self, x: torch.Tensor) -> torch.Tensor:
+        """Offsets in input pixels, (B, 2 * groups * scale**2, H, W), working precision."""
+        b, c, h, w = x.shape
+        s2 = self.scale * self.scale
+        if self.style == "pl":
+            # a 1x1 conv on pixel_shuffle(x) followed by pixel_unshuffle is the same
+            # linear map as a 1x1 conv on x viewed as (B, C / s^2, s^2 * H, W)
+            x = x.reshape(b, c // s2, s2 * h, w)
+        work = torch.promote_types(x.dtype, torch.float32)
+        raw = self.offset(x).reshape(b, -1, h, w).to(work)
+        init_pos = self.init_pos.to(work)
+        if hasattr(self, "scope"):
+            gate = torch.sigmoid(self.scope(x)).reshape(b, -1, h, w).to(work)
+            return torch.add(init_pos, raw * gate, alpha=0.5)
+        return torch.add(init_pos, raw, alpha=0.25)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        s, g = self.scale, self.groups
+        offset = self._offsets(x)
+        work = offset.dtype
+        # pixel-centre coordinates + offsets, normalised for grid_sample with
+        # align_corners=False: u = 2 * (p + 0.5 + d) / W - 1 (x first, then y)
+        centre_x = torch.arange(w, device=x.device, dtype=work) + 0.5
+        centre_y = torch.arange(h, device=x.device, dtype=work) + 0.5
+        centre = torch.stack(
+            [centre_x.view(1, w).expand(h, w), centre_y.view(h, 1).expand(h, w)]
+        ).view(1, 2, 1, h, w)
+        half = torch.tensor([w / 2, h / 2], device=x.device, dtype=work)
+        minus_one = torch.tensor(-1.0, device=x.device, dtype=work)
+        grid = torch.addcdiv(
+            minus_one, offset.view(b, 2, -1, h, w) + centre, half.view(1, 2, 1, 1, 1)
+        )
+        # (B, xy, G, row a, col b, H, W) -> (B * G, H * s, W * s, xy)
+        grid = grid.view(b, 2, g, s, s, h, w).permute(0, 2, 5, 3, 6, 4, 1)
+        grid = grid.reshape(b * g, h * s, w * s, 2)
+        src = x.reshape(b * g, c // g, h, w).to(work)
+        out = F.grid_sample(
+            src, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        return out.reshape(b, c, h * s, w * s).to(x.dtype)
