@@ -11,15 +11,32 @@ import time
 import traceback
 
 
+def load(path, class_name):
+    spec = importlib.util.spec_from_file_location("generated_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, class_name)
+
+
+def measure_on_meta(path, class_name, shape):
+    """Parameters and forward FLOPs of a model built on the meta device: no memory, no compute."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = load(path, class_name)()
+        x = torch.empty(shape)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    return {"parameters": sum(p.numel() for p in model.parameters()), "forward_flops": int(counter.get_total_flops())}
+
+
 def check(request):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    spec = importlib.util.spec_from_file_location("generated_model", request["path"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     torch.manual_seed(request.get("seed", 0))
-    model = getattr(module, request["class_name"])()
+    model = load(request["path"], request["class_name"])()
     shapes, current = {}, []
 
     def before(name):
@@ -42,24 +59,24 @@ def check(request):
     try:
         with FlopCounterMode(display=False) as counter:
             out = model(x)
-            forward_flops = counter.get_total_flops()
-            out.float().square().mean().backward()
-            total_flops = counter.get_total_flops()
+        out.float().square().mean().backward()
     except Exception as exc:  # report where it failed, then let the parent phrase it
         where = current[-1] if current else None
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0], "layer": where}
     seconds = time.perf_counter() - started
     no_grad = [n for n, p in model.named_parameters() if p.grad is None]
     bad_grad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    shape = (request["batch"], request["in_channels"], request["height"], request["width"])
+    baseline = request.get("baseline")
     return {
         "ok": True,
+        "baseline": measure_on_meta(baseline, request["class_name"], shape) if baseline else None,
         "output_shape": list(out.shape),
         "output_finite": bool(torch.isfinite(out).all()),
         "no_grad": no_grad,
         "nonfinite_grad": bad_grad,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "forward_flops": int(forward_flops),
-        "total_flops": int(total_flops),
+        "forward_flops": int(counter.get_total_flops()),
         "shapes": shapes,
         "seconds": seconds,
         "torch": torch.__version__,

@@ -108,6 +108,7 @@ class Entry:
     params: Mapping[str, Param] = field(default_factory=dict)
     reference: tuple[Reference, ...] = ()
     notes: str | None = None
+    fixtures: tuple[str, ...] = ()  # tests/fixtures/official/<file>: outputs captured from the official code
 
     @property
     def key(self) -> str:
@@ -172,9 +173,7 @@ class Catalog:
         """The entry ``name`` (or alias) of ``slot``; None for 'none'; SpecError otherwise."""
         if slot not in self.slots:
             raise SpecError(f"unknown slot '{slot}'{did_you_mean(slot, self.slots)}")
-        if name == NONE:
-            if self.slots[slot].default != NONE:
-                raise SpecError(f"--{slot} cannot be 'none': this slot needs a module")
+        if name == NONE and self.slots[slot].default == NONE:
             return None
         names = {e.name: e for e in self.in_slot(slot)}
         names.update({a: e for e in self.in_slot(slot) for a in e.aliases})
@@ -211,7 +210,7 @@ class Catalog:
 
 _ENTRY_KEYS = {
     "name", "slot", "aliases", "title", "paper", "code", "license", "source",
-    "build", "contract", "params", "reference", "notes",
+    "build", "contract", "params", "reference", "notes", "fixture",
 }  # fmt: skip
 _REQUIRED = ("name", "slot", "title", "build", "contract")
 _PAPER_KEYS = {"title", "authors", "venue", "year", "doi", "arxiv"}
@@ -297,8 +296,10 @@ def _parse_slot(name: str, raw: Any, where: str) -> Slot:
 def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
     _check_keys(raw, _ENTRY_KEYS, where, required=_REQUIRED)
     name = raw["name"]
-    if not isinstance(name, str) or not name.isidentifier() or name != name.lower() or name == NONE:
-        raise CatalogError(f"{where}: name must be a lowercase identifier other than 'none'")
+    if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
+        raise CatalogError(f"{where}: name must be a lowercase identifier")
+    if name == NONE and slots.get(raw.get("slot")) and slots[raw["slot"]].default == NONE:
+        raise CatalogError(f"{where}: 'none' is reserved in slot '{raw['slot']}' (it means no module)")
     if raw["slot"] not in slots:
         raise CatalogError(f"{where}: unknown slot '{raw['slot']}'{did_you_mean(str(raw['slot']), slots)}")
 
@@ -360,6 +361,9 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
     if fields - known:
         raise CatalogError(f"{where}: build uses unknown placeholder '{{{sorted(fields - known)[0]}}}'")
 
+    fixture = raw.get("fixture")
+    if not (fixture is None or isinstance(fixture, str) or isinstance(fixture, list)):
+        raise CatalogError(f"{where}: fixture must be a file name or a list of them")
     references = []
     for ref in raw.get("reference") or []:
         _check_keys(ref, {"config", "params", "measured"}, f"{where}: reference", required=("config", "params", "measured"))
@@ -380,4 +384,5 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
         params=params,
         reference=tuple(references),
         notes=raw.get("notes"),
+        fixtures=tuple([fixture] if isinstance(fixture, str) else fixture or ()),
     )

@@ -15,14 +15,18 @@ from typing import Sequence
 from . import __version__
 from .catalog import Catalog, load_catalog
 from .errors import PlugscaffoldError, SpecError
-from .spec import CHOICE_SYNTAX
+from .choice import CHOICE_SYNTAX
+from .spec import PLACED_SLOT, POSITIONS
+from .compose import __doc__ as COMPOSITION_HELP
 
 EXAMPLES = """\
 examples:
   plugscaffold new my_unet --down hwd --up dysample --skip eff
   plugscaffold new my_unet --up dysample:style=pl,groups=8 --attn cbam:reduction=8
+  plugscaffold new my_unet --conv dsconv --attn msca@down --attn se+cbam^@dec
   plugscaffold new my_unet --width 32 --depth 3 --size 96x128 --stdout
 """
+POSITION_HELP = "\npositions (unet): " + "; ".join(f"{k}: {v}" for k, v in POSITIONS["unet"].items()) + "\n"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,7 +45,7 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         "new",
         help="generate a project with a checked model.py",
         description=f"Generate NAME/model.py and check it. Each slot takes {CHOICE_SYNTAX}.",
-        epilog=EXAMPLES,
+        epilog=EXAMPLES + "\ncomposition (--attn):\n" + COMPOSITION_HELP.split("\n", 2)[2] + POSITION_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     new.add_argument("name", help="project name: a directory created in --dir (letters, digits, _)")
@@ -54,6 +58,12 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
     slots = new.add_argument_group("plug-in slots (see 'plugscaffold list SLOT')")
     for slot in catalog.slots.values():
         names = ", ".join(sorted(e.name for e in catalog.in_slot(slot.name)))
+        if slot.name == PLACED_SLOT:
+            slots.add_argument(
+                f"--{slot.name}", metavar="EXPR[@POS,...]", action="append",
+                help=f"attention modules ({names}) composed and placed: see 'composition' below; repeatable",
+            )  # fmt: skip
+            continue
         slots.add_argument(f"--{slot.name}", metavar="CHOICE", help=f"{slot.help}: {names} (default: {slot.default})")
     checking = new.add_argument_group("smoke check")
     checking.add_argument("--size", default="256", metavar="HxW", help="input size of the check, e.g. 256 or 96x128 (default: 256)")
@@ -122,9 +132,9 @@ def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
     )
     if args.stdout:
         sys.stdout.write(gen.source)
-        print(format_report(gen), file=sys.stderr)
+        print(format_report(gen, catalog), file=sys.stderr)
     else:
-        print(format_report(gen))
+        print(format_report(gen, catalog))
     return 0
 
 

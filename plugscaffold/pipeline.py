@@ -11,9 +11,9 @@ from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .files import check_target, commit, staging
 from .plan import Plan
-from .render import render_model
+from .render import render_model, with_parameters
 from .smoke import Check, SmokeResult, run_smoke
-from .spec import make_spec
+from .spec import Spec, make_spec
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ def generate(
     with staging(target.parent if target else None) as stage:
         if smoke:
             (stage / "model.py").write_text(source, encoding="utf-8")
-            result = run_smoke(stage / "model.py", plan, check)
-            source = render_model(plan, catalog, parameters=result.parameters)
+            baseline = _baseline(spec, catalog, stage)
+            result = run_smoke(stage / "model.py", plan, check, baseline)
+            source = with_parameters(source, result.parameters)
         files: list[Path] = []
         if target is not None:
             contents = {
@@ -58,3 +59,14 @@ def generate(
             }
             files = commit(stage, target, contents)
     return Generated(plan=plan, source=source, smoke=result, check=check, files=files)
+
+
+def _baseline(spec: Spec, catalog: Catalog, stage: Path) -> Path | None:
+    """The default model of the same architecture and size, written for the comparison."""
+    sizes = {k: getattr(spec, k) for k in ("arch", "in_channels", "classes", "depth", "width")}
+    base = make_spec(catalog, spec.name, sizes)
+    if base.options() == spec.options():
+        return None
+    path = stage / "baseline_model.py"
+    path.write_text(render_model(make_plan(base, catalog), catalog), encoding="utf-8")
+    return path

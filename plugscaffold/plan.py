@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 from . import expr
 from .catalog import Catalog, Entry
+from .choice import resolve_choice
+from .compose import Leaf, Node, Parallel, Serial
 from .errors import PlanError
 from .spec import Spec
 
@@ -47,8 +49,9 @@ class Layer:
     output: str
     shape: Shape
     module: str
-    entry: Entry | None = None
-    comment: str | None = None
+    entries: tuple[Entry, ...] = ()
+    notes: tuple[str, ...] = ()  # why a 1x1 projection is part of this layer
+    classes: tuple[str, ...] = ()  # helper classes beyond the entries' own (composition)
 
 
 @dataclass(frozen=True)
@@ -82,22 +85,29 @@ class Plan:
     def entries(self) -> list[Entry]:
         """The catalog entries used, each once, in order of first use."""
         seen: dict[str, Entry] = {}
-        for item in [*self.hooks, *self.layers]:
-            if item.entry is not None:
-                seen.setdefault(item.entry.name, item.entry)
+        for entry in [h.entry for h in self.hooks] + [e for layer in self.layers for e in layer.entries]:
+            seen.setdefault(entry.key, entry)
         return list(seen.values())
 
     @property
-    def projections(self) -> list[Layer]:
-        return [layer for layer in self.layers if layer.comment]
+    def projections(self) -> list[tuple[str, str]]:
+        """(layer, reason) for every 1x1 projection the Plan inserted."""
+        return [(layer.attr, note) for layer in self.layers for note in layer.notes]
 
     @property
     def class_names(self) -> list[str]:
         """Plug-in classes and helpers to inline, in first-use order."""
         names = list(self.helpers)
+        for layer in self.layers:
+            names += [c for c in layer.classes if c not in names]
         for entry in self.entries:
             names += [c for c in entry.classes if c not in names]
         return names
+
+
+def chosen_plugins(plan: Plan, catalog: Catalog) -> list[Entry]:
+    """The catalog entries the user chose; slot defaults make up the classic architecture."""
+    return [e for e in plan.entries if e.name != catalog.slots[e.slot].default]
 
 
 def literal(value: Any) -> str:
@@ -112,6 +122,82 @@ def params_of(spec: Spec, catalog: Catalog, slot: str) -> tuple[Entry | None, di
     if entry is None:
         return None, {}
     return entry, entry.resolve_params(dict(choice.overrides), f"--{slot} {choice.text}")
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A composition's constructor call, what it uses, and the projections inside it."""
+
+    code: str
+    entries: tuple[Entry, ...]
+    classes: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def compose(node: Node, catalog: Catalog, channels: int, where: str) -> Composed:
+    """Constructor code for an attention expression at a position with ``channels``."""
+    if isinstance(node, Leaf):
+        entry, overrides, _ = resolve_choice(catalog, "attn", node.text, where)
+        placed = place(entry, entry.resolve_params(dict(overrides), where), where=where, in_channels=channels)
+        return Composed(placed.code, (entry,), (), ())
+    if isinstance(node, Serial):
+        parts = [compose(step, catalog, channels, where) for step in node.steps]
+        return _combine("Serial", node.steps, parts, [])
+    if isinstance(node, Parallel):
+        parts = [compose(branch, catalog, channels, where) for branch in node.branches]
+        extra = []
+        if node.merge.name == "cat":
+            n = len(parts)
+            extra.append(_merge("ConcatProject", f"ConcatProject({n * channels}, {channels})"))
+        elif node.merge.name != "sum":
+            if len(parts) != 2:
+                raise PlanError(f"{where}: '~{node.merge.name}' fuses exactly two branches, got {len(parts)}", slot="attn")
+            extra.append(_fusion(node.merge.text, catalog, channels, where))
+        return _combine("Parallel", node.branches, parts, extra)
+    body = compose(node.body, catalog, channels, where)
+    extra = [_fusion(node.merge.text, catalog, channels, where)] if node.merge else []
+    merged = f", merge={extra[0].code}" if extra else ""
+    return Composed(
+        f"Residual({body.code}{merged})",
+        body.entries + sum((e.entries for e in extra), ()),
+        ("Residual",) + body.classes + sum((e.classes for e in extra), ()),
+        body.notes + sum((e.notes for e in extra), ()),
+    )
+
+
+def _merge(cls: str, code: str) -> Composed:
+    return Composed(code, (), (cls,), ())
+
+
+def _fusion(text: str, catalog: Catalog, channels: int, where: str) -> Composed:
+    """A skip-slot module merging two tensors of ``channels``, projected back if it changes them."""
+    entry, overrides, _ = resolve_choice(catalog, "skip", text, where)
+    params = entry.resolve_params(dict(overrides), where)
+    placed = place(entry, params, where=where, in_channels=channels, skip_channels=channels)
+    if placed.out_channels == channels:
+        return Composed(placed.code, (entry,), (), ())
+    note = f"1x1 projection: {entry.name} merges to {placed.out_channels} channels, the position keeps {channels}"
+    code = f"FuseProject({placed.code}, {placed.out_channels}, {channels})"
+    return Composed(code, (entry,), ("FuseProject",), (note,))
+
+
+def _combine(cls: str, nodes: tuple[Node, ...], parts: list[Composed], extra: list[Composed]) -> Composed:
+    names = _child_names(nodes)
+    args = [f"{name}={part.code}" for name, part in zip(names, parts)]
+    args += [f"merge={e.code}" for e in extra]
+    everything = parts + extra
+    return Composed(
+        f"{cls}({', '.join(args)})",
+        sum((p.entries for p in everything), ()),
+        (cls,) + sum((p.classes for p in everything), ()),
+        sum((p.notes for p in everything), ()),
+    )
+
+
+def _child_names(nodes: tuple[Node, ...]) -> list[str]:
+    """Keyword names for children: the module's name, or the composition's kind; numbered if repeated."""
+    base = [n.name if isinstance(n, Leaf) else type(n).__name__.lower() for n in nodes]
+    return [f"{b}{base[:i].count(b) + 1}" if base.count(b) > 1 else b for i, b in enumerate(base)]
 
 
 @dataclass(frozen=True)

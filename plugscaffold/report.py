@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .catalog import Catalog
 from .pipeline import Generated
+from .plan import chosen_plugins
 
 
 def human(n: float) -> str:
@@ -21,15 +23,17 @@ def table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
 
 
-def format_report(gen: Generated) -> str:
+def format_report(gen: Generated, catalog: Catalog) -> str:
     plan, smoke, check = gen.plan, gen.smoke, gen.check
     lines = [f"{plan.spec.name}: {plan.summary}", ""]
 
-    cited = [e for e in plan.entries if e.paper]
-    if cited:
+    chosen = chosen_plugins(plan, catalog)
+    if chosen:
         lines.append("Plug-ins")
-        lines += table([[e.slot, e.name, e.title, e.citation, e.link] for e in cited])
-        lines.append("")
+        lines += table([[e.slot, e.name, e.title, e.citation or "-", e.link or "-"] for e in chosen])
+    else:
+        lines.append("Plug-ins     none: the classic architecture")
+    lines.append("")
 
     if smoke:
         h, w = check.padded(plan.divisor)
@@ -48,22 +52,41 @@ def format_report(gen: Generated) -> str:
 
     projections = plan.projections
     lines.append(f"Projections  {len(projections) or 'none'}")
-    lines += [f"  {p.attr}: {p.comment}" for p in projections]
+    lines += [f"  {attr}: {note}" for attr, note in projections]
     if smoke:
         lines.append(f"Parameters   {smoke.parameters:,} ({human(smoke.parameters)})")
         lines.append(
-            f"FLOPs        {human(smoke.forward_flops)}FLOPs forward, {human(smoke.total_flops)}FLOPs forward + backward "
+            f"FLOPs        {human(smoke.forward_flops)}FLOPs per forward pass at the check size "
             f"(FlopCounterMode: convolutions and matmuls, 2 FLOPs per multiply-add)"
         )
         lines.append(
             f"Check        output {smoke.output_shape}: forward and backward passed, output and gradients finite, "
             f"every layer's shape as planned ({smoke.seconds:.1f} s, torch {smoke.torch_version}, {smoke.threads} threads)"
         )
+        if smoke.baseline:
+            lines.append("Baseline     " + _comparison(plan, smoke))
     else:
         lines.append("Check        skipped (--no-smoke)")
     if gen.files:
         lines.append("Files        " + "\n             ".join(_relative(p) for p in gen.files))
     return "\n".join(lines)
+
+
+def _comparison(plan, smoke) -> str:
+    base = smoke.baseline
+    spec = plan.spec
+
+    def change(new: float, old: float) -> str:
+        return f"{(new - old) / old:+.1%}" if old else "n/a"
+
+    return (
+        f"the default UNet of the same size (depth {spec.depth}, width {spec.width}) has "
+        f"{base['parameters']:,} parameters and {human(base['forward_flops'])}FLOPs: "
+        f"parameters {human(base['parameters'])} -> {human(smoke.parameters)} "
+        f"({change(smoke.parameters, base['parameters'])}), "
+        f"FLOPs {human(base['forward_flops'])} -> {human(smoke.forward_flops)} "
+        f"({change(smoke.forward_flops, base['forward_flops'])})"
+    )
 
 
 def _relative(path: Path) -> str:

@@ -2,7 +2,8 @@
 
 Forward and backward on a dummy batch; the output shape, finite values and gradients,
 and every layer's shape against the Plan are checked. FLOPs are counted with
-``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions, 2 per MAC).
+``torch.utils.flop_counter.FlopCounterMode`` over the forward pass (matmuls and
+convolutions, 2 FLOPs per multiply-add).
 """
 
 from __future__ import annotations
@@ -39,16 +40,17 @@ class Check:
 class SmokeResult:
     parameters: int
     forward_flops: int
-    total_flops: int
     output_shape: tuple[int, ...]
     shapes: dict[str, tuple[int, ...]]
     seconds: float
     torch_version: str
     threads: int
+    baseline: dict | None = None  # parameters and forward FLOPs of the default model of the same size
 
 
-def _request(path: Path, plan: Plan, check: Check) -> dict:
+def _request(path: Path, plan: Plan, check: Check, baseline: Path | None = None) -> dict:
     return {
+        "baseline": str(baseline) if baseline else None,
         "path": str(path),
         "class_name": plan.class_name,
         "layers": [layer.attr for layer in plan.layers],
@@ -59,9 +61,13 @@ def _request(path: Path, plan: Plan, check: Check) -> dict:
     }
 
 
-def run_smoke(path: Path, plan: Plan, check: Check) -> SmokeResult:
-    """Check the model file at ``path`` in a subprocess; raise SmokeError (one line) on failure."""
-    request = _request(path, plan, check)
+def run_smoke(path: Path, plan: Plan, check: Check, baseline: Path | None = None) -> SmokeResult:
+    """Check the model file at ``path`` in a subprocess; raise SmokeError (one line) on failure.
+
+    ``baseline``, a model file of the default architecture at the same size, is measured
+    too (on the meta device) for the report's before/after comparison.
+    """
+    request = _request(path, plan, check, baseline)
     try:
         proc = subprocess.run(
             [sys.executable, str(WORKER), json.dumps(request)],
@@ -113,10 +119,10 @@ def _verify(result: dict, plan: Plan, check: Check) -> SmokeResult:
     return SmokeResult(
         parameters=result["parameters"],
         forward_flops=result["forward_flops"],
-        total_flops=result["total_flops"],
         output_shape=tuple(result["output_shape"]),
         shapes={k: tuple(v) for k, v in result["shapes"].items()},
         seconds=result["seconds"],
         torch_version=result["torch"],
         threads=result["threads"],
+        baseline=result.get("baseline"),
     )

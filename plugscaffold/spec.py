@@ -1,7 +1,7 @@
 """The Spec: what the user asked for, parsed and validated against the catalog.
 
-A slot choice is written ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]``, for example
-``dysample:style=pl,groups=8``. The same syntax serves the CLI, answers files and copier.
+A slot choice is written ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]`` (see choice.py);
+attention placements use the composition grammar of compose.py.
 """
 
 from __future__ import annotations
@@ -11,12 +11,25 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .catalog import NONE, Catalog
+from .choice import resolve_choice
+from .compose import Placement, parse_placement
 from .errors import SpecError, did_you_mean
 
 ARCHITECTURES = ("unet",)
-CHOICE_SYNTAX = "NAME or NAME:KEY=VALUE[,KEY=VALUE...], e.g. dysample:style=pl,groups=8"
+#: Where ``--attn`` can put modules, per architecture, and where it puts them by default.
+POSITIONS = {
+    "unet": {
+        "enc": "after every encoder block",
+        "bottleneck": "after the bottleneck block",
+        "dec": "after every decoder block",
+        "down": "after every downsampling",
+        "skip": "on every skip tensor, before its fusion",
+    }
+}
+DEFAULT_POSITIONS = ("enc", "bottleneck", "dec")
+PLACED_SLOT = "attn"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_LIMITS = {"in_channels": (1, 4096), "classes": (1, 4096), "depth": (1, 6), "width": (1, 4096)}
+_SIZES = {"in_channels": (3, 1, 4096), "classes": (2, 1, 4096), "depth": (4, 1, 6), "width": (64, 1, 4096)}
 
 
 @dataclass(frozen=True)
@@ -26,14 +39,7 @@ class Choice:
     slot: str
     name: str
     overrides: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def text(self) -> str:
-        """Canonical ``name:key=value,...`` form (keys sorted, only what the user set)."""
-        if not self.overrides:
-            return self.name
-        args = ",".join(f"{k}={_format_value(v)}" for k, v in self.overrides)
-        return f"{self.name}:{args}"
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Spec:
     depth: int = 4
     width: int = 64
     choices: tuple[Choice, ...] = field(default=())
+    attn: tuple[Placement, ...] = field(default=())
 
     def choice(self, slot: str) -> Choice:
         for choice in self.choices:
@@ -54,90 +61,70 @@ class Spec:
 
     def options(self) -> dict[str, Any]:
         """Every option as plain data (for the answers file and copier)."""
-        data: dict[str, Any] = {
-            "arch": self.arch,
-            "in_channels": self.in_channels,
-            "classes": self.classes,
-            "depth": self.depth,
-            "width": self.width,
-        }
+        data: dict[str, Any] = {"arch": self.arch}
+        data.update({key: getattr(self, key) for key in _SIZES})
         data.update({c.slot: c.text for c in self.choices})
+        data[PLACED_SLOT] = [p.text for p in self.attn] or NONE
         return data
 
     def command(self, catalog: Catalog) -> str:
         """The shortest ``plugscaffold new`` command that regenerates this Spec."""
         words = ["plugscaffold", "new", self.name]
-        defaults = {"arch": "unet", "in_channels": 3, "classes": 2, "depth": 4, "width": 64}
-        for key, default in defaults.items():
-            value = getattr(self, key)
-            if value != default:
-                words += [f"--{key.replace('_', '-')}", str(value)]
+        if self.arch != "unet":
+            words += ["--arch", self.arch]
+        for key, (default, _, _) in _SIZES.items():
+            if getattr(self, key) != default:
+                words += [f"--{key.replace('_', '-')}", str(getattr(self, key))]
         for choice in self.choices:
             if choice.text != catalog.slots[choice.slot].default:
                 words += [f"--{choice.slot}", choice.text]
+        for placement in self.attn:
+            words += [f"--{PLACED_SLOT}", placement.text.removesuffix("@" + ",".join(DEFAULT_POSITIONS))]
         return " ".join(words)
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def parse_choice(text: str, slot: str) -> tuple[str, dict[str, str]]:
-    """Split ``name:k=v,k2=v2`` into the name and raw (string) hyper-parameters."""
-    name, _, args = str(text).strip().partition(":")
-    raw: dict[str, str] = {}
-    if not name:
-        raise SpecError(f"--{slot} is empty; expected {CHOICE_SYNTAX}")
-    if args:
-        for item in args.split(","):
-            key, eq, value = item.partition("=")
-            if not eq or not key.strip() or not value.strip():
-                raise SpecError(f"--{slot} {text}: '{item}' is not KEY=VALUE; expected {CHOICE_SYNTAX}")
-            if key.strip() in raw:
-                raise SpecError(f"--{slot} {text}: '{key.strip()}' is given twice")
-            raw[key.strip()] = value.strip()
-    return name.strip().lower(), raw
 
 
 def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = None) -> Spec:
     """Validate ``options`` (slot choices as strings, sizes as ints) into a Spec."""
-    options = dict(options or {})
+    options = {k: v for k, v in (options or {}).items() if v is not None}
     check_project_name(name)
     arch = options.pop("arch", "unet")
     if arch not in ARCHITECTURES:
         raise SpecError(f"unknown architecture '{arch}'{did_you_mean(arch, ARCHITECTURES)}")
     sizes = {}
-    for key, (low, high) in _LIMITS.items():
-        value = options.pop(key, None)
-        if value is None:
-            continue
+    for key, (default, low, high) in _SIZES.items():
+        value = options.pop(key, default)
+        flag = f"--{key.replace('_', '-')}"
         try:
             value = int(value)
         except (TypeError, ValueError):
-            raise SpecError(f"--{key.replace('_', '-')} must be an integer, got '{value}'") from None
+            raise SpecError(f"{flag} must be an integer, got '{value}'") from None
         if not low <= value <= high:
-            raise SpecError(f"--{key.replace('_', '-')} must be between {low} and {high}, got {value}")
+            raise SpecError(f"{flag} must be between {low} and {high}, got {value}")
         sizes[key] = value
     choices = []
     for slot_name, slot in catalog.slots.items():
-        text = options.pop(slot_name, None) or slot.default
-        module, raw = parse_choice(text, slot_name)
-        entry = catalog.lookup(slot_name, module)
-        if entry is None:
-            if raw:
-                raise SpecError(f"--{slot_name} none takes no hyper-parameters")
-            choices.append(Choice(slot_name, NONE))
+        if slot_name == PLACED_SLOT:
             continue
-        values = entry.resolve_params(raw, f"--{slot_name} {text}")
-        overrides = tuple(sorted((k, values[k]) for k in raw if values[k] != entry.params[k].default))
-        choices.append(Choice(slot_name, entry.name, overrides))
+        text = options.pop(slot_name, None) or slot.default
+        entry, overrides, canonical = resolve_choice(catalog, slot_name, text, f"--{slot_name} {text}")
+        choices.append(Choice(slot_name, entry.name if entry else NONE, overrides, canonical))
+    attn = options.pop(PLACED_SLOT, None) or []
+    placements = [
+        parse_placement(text, catalog, POSITIONS[arch], DEFAULT_POSITIONS)
+        for text in ([attn] if isinstance(attn, str) else attn)
+    ]
+    placements = [p for p in placements if p is not None]
+    taken = [position for p in placements for position in p.positions]
+    for position in set(taken):
+        if taken.count(position) > 1:
+            raise SpecError(
+                f"--attn: position '{position}' is given twice; compose the modules instead (e.g. --attn se+cbam@{position})"
+            )
     if options:
         key = next(iter(options))
-        known = [*catalog.slots, *_LIMITS, "arch"]
+        known = [*catalog.slots, *_SIZES, "arch"]
         raise SpecError(f"unknown option '{key}'{did_you_mean(key, known)}")
-    return Spec(name=name, arch=arch, choices=tuple(choices), **sizes)
+    return Spec(name=name, arch=arch, choices=tuple(choices), attn=tuple(placements), **sizes)
 
 
 def check_project_name(name: str) -> None:

@@ -19,7 +19,7 @@ USER_ERRORS = [
      ["skip slot at decoder 1", "'eff'", "in_channels % groups == 0", "groups=32, in_channels=48", "fix: use --width 64"]),
     (["new", "m", "--up", "dysample:groups=5", "--width", "16"],
      ["up slot at decoder", "'dysample'", "groups=5", "fix:"]),
-    (["new", "m", "--attn", "se", "--width", "8"], ["attn slot at encoder 1", "in_channels // reduction >= 1", "in_channels=8"]),
+    (["new", "m", "--attn", "se", "--width", "8"], ["attn at enc of encoder 1", "in_channels // reduction >= 1", "in_channels=8", "fix: use --width 16"]),
     (["new", "../escape"], ["project name '../escape' is not a safe identifier"]),
     (["new", "a/b"], ["not a safe identifier"]),
     (["new", "1model"], ["not a safe identifier"]),

@@ -9,19 +9,29 @@ def conv3x3(in_channels: int, out_channels: int) -> nn.Module:
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
 
 
+def norm_layer(in_channels: int) -> nn.Module:
+    """The normalisation after every block convolution."""
+    return nn.BatchNorm2d(in_channels)
+
+
+def act_layer() -> nn.Module:
+    """The activation after every block normalisation."""
+    return nn.ReLU(inplace=True)
+
+
 class DoubleConv(nn.Module):
-    """(3x3 conv -> BN -> ReLU) x 2."""
+    """(3x3 conv -> norm -> act) x 2."""
 
     def __init__(self, in_channels: int, out_channels: int, mid_channels: Optional[int] = None) -> None:
         super().__init__()
         mid_channels = mid_channels or out_channels
         self.double_conv = nn.Sequential(
             conv3x3(in_channels, mid_channels),
-            nn.BatchNorm2d(mid_channels),
-            nn.ReLU(inplace=True),
+            norm_layer(mid_channels),
+            act_layer(),
             conv3x3(mid_channels, out_channels),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
+            norm_layer(out_channels),
+            act_layer(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ Output: (B, 2, H, W) logits.
 Parameters: 30,434,730
 
 Plug-ins:
-    block double: double convolution, (3x3 conv -> BN -> ReLU) x 2 (Ronneberger et al., MICCAI 2015) https://github.com/milesial/Pytorch-UNet
     down hwd: Haar wavelet downsampling (Xu et al., Pattern Recognition 2023) https://github.com/apple1986/HWD
     up dysample: DySample: learning to upsample by learning to sample (Liu, Lu, Fu, Cao, ICCV 2023) https://github.com/tiny-smart/dysample
     skip eff: Efficient Feature Fusion (attention gate + concat + ECA + spatial attention) (Li et al., Computers in Biology and Medicine 2023) https://github.com/XSforAI/SUnet
@@ -32,13 +31,23 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h))
 
 
+def act_layer() -> nn.Module:
+    """The activation after every block normalisation (--act relu): ReLU."""
+    return nn.ReLU(inplace=True)
+
+
 def conv3x3(in_channels: int, out_channels: int) -> nn.Module:
     """The 3x3 convolution inside every block (--conv conv): 3x3 convolution."""
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
 
 
+def norm_layer(in_channels: int) -> nn.Module:
+    """The normalisation after every block convolution (--norm bn): batch normalisation."""
+    return nn.BatchNorm2d(in_channels)
+
+
 class DoubleConv(nn.Module):
-    """(3x3 conv -> BN -> ReLU) x 2."""
+    """(3x3 conv -> norm -> act) x 2."""
 
     def __init__(
         self, in_channels: int, out_channels: int, mid_channels: Optional[int] = None
@@ -47,11 +56,11 @@ class DoubleConv(nn.Module):
         mid_channels = mid_channels or out_channels
         self.double_conv = nn.Sequential(
             conv3x3(in_channels, mid_channels),
-            nn.BatchNorm2d(mid_channels),
-            nn.ReLU(inplace=True),
+            norm_layer(mid_channels),
+            act_layer(),
             conv3x3(mid_channels, out_channels),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
+            norm_layer(out_channels),
+            act_layer(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,7 +131,7 @@ class HaarWaveletDownsample(nn.Module):
 
 
 class DySample(nn.Module):
-    """1x1 conv offsets (* 0.25, or * 0.5 * sigmoid(scope)) + init_pos -> sampling grid -> grid_sample (bilinear, border)."""
+    """1x1 conv offsets ('pl': on pixel-shuffled x) * 0.25 (dyscope: * 0.5 * sigmoid(1x1 conv)) + init_pos -> grid_sample (bilinear, border)."""
 
     def __init__(
         self,
@@ -179,47 +188,49 @@ class DySample(nn.Module):
         pos = pos.unsqueeze(1).expand(2, groups, scale, scale)
         self.register_buffer("init_pos", pos.reshape(1, -1, 1, 1).clone())
 
-    def _offsets(self, x: torch.Tensor) -> torch.Tensor:
-        """Offsets in input pixels, (B, 2 * groups * scale**2, H, W), working precision."""
-        b, c, h, w = x.shape
-        s2 = self.scale * self.scale
-        if self.style == "pl":
-            # a 1x1 conv on pixel_shuffle(x) followed by pixel_unshuffle is the same
-            # linear map as a 1x1 conv on x viewed as (B, C / s^2, s^2 * H, W)
-            x = x.reshape(b, c // s2, s2 * h, w)
-        work = torch.promote_types(x.dtype, torch.float32)
-        raw = self.offset(x).reshape(b, -1, h, w).to(work)
-        init_pos = self.init_pos.to(work)
-        if hasattr(self, "scope"):
-            gate = torch.sigmoid(self.scope(x)).reshape(b, -1, h, w).to(work)
-            return torch.add(init_pos, raw * gate, alpha=0.5)
-        return torch.add(init_pos, raw, alpha=0.25)
+    def _group_major(self, t: torch.Tensor) -> torch.Tensor:
+        """Reorder a (xy, group, ...) leading dimension to (group, xy, ...)."""
+        return t.reshape(2, self.groups, -1).transpose(0, 1).reshape(t.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         s, g = self.scale, self.groups
-        offset = self._offsets(x)
-        work = offset.dtype
-        # pixel-centre coordinates + offsets, normalised for grid_sample with
-        # align_corners=False: u = 2 * (p + 0.5 + d) / W - 1 (x first, then y)
+        s2 = s * s
+        work = torch.promote_types(x.dtype, torch.float32)
+        # 'pl': a 1x1 conv on pixel_shuffle(x) followed by pixel_unshuffle is the same
+        # map as a 1x1 conv on x viewed as (B, C / s^2, s^2 * H, W)
+        feat = x.reshape(b, c // s2, s2 * h, w) if self.style == "pl" else x
+        # offset channels are produced group-major, (B, G, xy, s^2, H, W), so that
+        # batch and group merge into grid_sample's N without another copy
+        weight = self._group_major(self.offset.weight)
+        bias = self._group_major(self.offset.bias)
+        raw = F.conv2d(feat, weight, bias).contiguous().view(b, g, 2, s2, h, w)
+        init_pos = self._group_major(self.init_pos).view(1, g, 2, s2, 1, 1).to(work)
+        if hasattr(self, "scope"):
+            gate = torch.sigmoid(F.conv2d(feat, self._group_major(self.scope.weight)))
+            gate = gate.contiguous().view(b, g, 2, s2, h, w)
+            offset = torch.add(init_pos, raw.to(work) * gate.to(work), alpha=0.5)
+        else:
+            offset = torch.add(init_pos, raw.to(work), alpha=0.25)
+        # pixel centre + offset, normalised for grid_sample(align_corners=False):
+        # u = (p + 0.5 + d) / (W / 2) - 1, x first, then y
         centre_x = torch.arange(w, device=x.device, dtype=work) + 0.5
         centre_y = torch.arange(h, device=x.device, dtype=work) + 0.5
         centre = torch.stack(
             [centre_x.view(1, w).expand(h, w), centre_y.view(h, 1).expand(h, w)]
-        ).view(1, 2, 1, h, w)
-        half = torch.tensor([w / 2, h / 2], device=x.device, dtype=work)
-        minus_one = torch.tensor(-1.0, device=x.device, dtype=work)
-        grid = torch.addcdiv(
-            minus_one, offset.view(b, 2, -1, h, w) + centre, half.view(1, 2, 1, 1, 1)
-        )
-        # (B, xy, G, row a, col b, H, W) -> (B * G, H * s, W * s, xy)
-        grid = grid.view(b, 2, g, s, s, h, w).permute(0, 2, 5, 3, 6, 4, 1)
-        grid = grid.reshape(b * g, h * s, w * s, 2)
+        ).view(1, 1, 2, 1, h, w)
+        half = torch.linspace(w / 2, h / 2, 2, device=x.device, dtype=work)
+        minus_one = torch.full((), -1.0, device=x.device, dtype=work)
+        grid = torch.addcdiv(minus_one, offset + centre, half.view(1, 1, 2, 1, 1, 1))
+        # (B, G, xy, a, b, H, W) -> (B * G, xy, H * a, W * b): the pixel shuffle, as one
+        # copy; grid_sample then reads x and y from separate planes: (B * G, sH, sW, xy)
+        grid = grid.view(b, g, 2, s, s, h, w).permute(0, 1, 2, 5, 3, 6, 4)
+        grid = grid.reshape(b * g, 2, s * h, s * w).permute(0, 2, 3, 1)
         src = x.reshape(b * g, c // g, h, w).to(work)
         out = F.grid_sample(
             src, grid, mode="bilinear", padding_mode="border", align_corners=False
         )
-        return out.reshape(b, c, h * s, w * s).to(x.dtype)
+        return out.reshape(b, c, s * h, s * w).to(x.dtype)
 
 
 class SUnetEfficientAttentionGate(nn.Module):
