@@ -14,10 +14,11 @@ from typing import Sequence
 
 from . import __version__
 from .catalog import Catalog, load_catalog
-from .errors import PlugscaffoldError, SpecError
 from .choice import CHOICE_SYNTAX
-from .spec import PLACED_SLOT, POSITIONS
 from .compose import __doc__ as COMPOSITION_HELP
+from .errors import PlugscaffoldError, SpecError
+from .smoke import Check
+from .spec import PLACED_SLOT, POSITIONS
 
 EXAMPLES = """\
 examples:
@@ -49,13 +50,46 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     new.add_argument("name", help="project name: a directory created in --dir (letters, digits, _)")
-    model = new.add_argument_group("model")
-    model.add_argument("--arch", default="unet", help="architecture (default: unet)")
-    model.add_argument("--in-channels", type=int, default=3, metavar="N", help="input channels (default: 3)")
-    model.add_argument("--classes", type=int, default=2, metavar="N", help="output channels (default: 2)")
-    model.add_argument("--depth", type=int, default=4, metavar="N", help="encoder stages (default: 4)")
-    model.add_argument("--width", type=int, default=64, metavar="N", help="channels of the first stage (default: 64)")
-    slots = new.add_argument_group("plug-in slots (see 'plugscaffold list SLOT')")
+    add_model_options(new, catalog)
+    add_check_options(new)
+    output = new.add_argument_group("output")
+    output.add_argument("--dir", default=".", help="where to create the project directory (default: .)")
+    output.add_argument("--force", action="store_true", help="regenerate the files of an existing project directory")
+    output.add_argument("--stdout", action="store_true", help="print model.py to stdout and write nothing")
+
+    upd = sub.add_parser(
+        "update",
+        help="regenerate a project with changed options, keeping your edits",
+        description="Regenerate DIR from its .plugscaffold.yml with the options given here changed; "
+        "your edits are kept by a three-way merge (conflicts get <<<<<<< markers and exit status 1).",
+        epilog="example:\n  plugscaffold update my_unet --up bilinear --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    upd.add_argument("directory", help="a project made by 'plugscaffold new' (it has .plugscaffold.yml)")
+    add_model_options(upd, catalog)
+    add_check_options(upd)
+    upd.add_argument("--dry-run", action="store_true", help="print the diff the update would apply and write nothing")
+    upd.add_argument(
+        "--upgrade-modules", action="store_true",
+        help="replace plug-in classes whose catalog implementation changed (default: keep the code in your file)",
+    )  # fmt: skip
+
+    lister = sub.add_parser("list", help="list the catalog's plug-ins", description="List the catalog's plug-ins.")
+    lister.add_argument("slot", nargs="?", help=f"only this slot: {', '.join(catalog.slots)}")
+    show = sub.add_parser("show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code.")
+    show.add_argument("name", help="module name, or SLOT/NAME where a name is used in two slots")
+    return parser
+
+
+def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None:
+    """The options that define a model (defaults live in the Spec: unset options stay None)."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--arch", help="architecture (default: unet)")
+    model.add_argument("--in-channels", type=int, metavar="N", help="input channels (default: 3)")
+    model.add_argument("--classes", type=int, metavar="N", help="output channels (default: 2)")
+    model.add_argument("--depth", type=int, metavar="N", help="encoder stages (default: 4)")
+    model.add_argument("--width", type=int, metavar="N", help="channels of the first stage (default: 64)")
+    slots = parser.add_argument_group("plug-in slots (see 'plugscaffold list SLOT')")
     for slot in catalog.slots.values():
         names = ", ".join(sorted(e.name for e in catalog.in_slot(slot.name)))
         if slot.name == PLACED_SLOT:
@@ -65,21 +99,26 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
             )  # fmt: skip
             continue
         slots.add_argument(f"--{slot.name}", metavar="CHOICE", help=f"{slot.help}: {names} (default: {slot.default})")
-    checking = new.add_argument_group("smoke check")
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    checking = parser.add_argument_group("smoke check")
     checking.add_argument("--size", default="256", metavar="HxW", help="input size of the check, e.g. 256 or 96x128 (default: 256)")
     checking.add_argument("--batch", type=int, default=2, metavar="N", help="batch size of the check (default: 2)")
     checking.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds before the check is stopped (default: 600)")
     checking.add_argument("--no-smoke", action="store_true", help="skip the check (model.py then carries no parameter count)")
-    output = new.add_argument_group("output")
-    output.add_argument("--dir", default=".", help="where to create the project directory (default: .)")
-    output.add_argument("--force", action="store_true", help="regenerate the files of an existing project directory")
-    output.add_argument("--stdout", action="store_true", help="print model.py to stdout and write nothing")
 
-    lister = sub.add_parser("list", help="list the catalog's plug-ins", description="List the catalog's plug-ins.")
-    lister.add_argument("slot", nargs="?", help=f"only this slot: {', '.join(catalog.slots)}")
-    show = sub.add_parser("show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code.")
-    show.add_argument("name", help="module name, or SLOT/NAME where a name is used in two slots")
-    return parser
+
+def model_options(args: argparse.Namespace, catalog: Catalog) -> dict:
+    keys = ("arch", "in_channels", "classes", "depth", "width", *catalog.slots)
+    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+
+
+def make_check(args: argparse.Namespace) -> Check:
+    height, width = parse_size(args.size)
+    if args.batch < 1 or args.timeout <= 0:
+        raise SpecError("--batch must be at least 1 and --timeout positive")
+    return Check(height, width, args.batch, args.timeout)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -114,17 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
     from .pipeline import generate
     from .report import format_report
-    from .smoke import Check
 
-    height, width = parse_size(args.size)
-    if args.batch < 1 or args.timeout <= 0:
-        raise SpecError("--batch must be at least 1 and --timeout positive")
-    options = {key: getattr(args, key) for key in ("arch", "in_channels", "classes", "depth", "width", *catalog.slots)}
     gen = generate(
         args.name,
-        options,
+        model_options(args, catalog),
         parent=args.dir,
-        check=Check(height, width, args.batch, args.timeout),
+        check=make_check(args),
         smoke=not args.no_smoke,
         write=not args.stdout,
         force=args.force,
@@ -135,6 +169,35 @@ def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
         print(format_report(gen, catalog), file=sys.stderr)
     else:
         print(format_report(gen, catalog))
+    return 0
+
+
+def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .report import format_report
+    from .update import UpdateConflict, update
+
+    try:
+        result = update(
+            args.directory,
+            model_options(args, catalog),
+            check=make_check(args),
+            smoke=not args.no_smoke,
+            dry_run=args.dry_run,
+            upgrade_modules=args.upgrade_modules,
+            catalog=catalog,
+        )
+    except UpdateConflict as exc:
+        print(f"plugscaffold: {exc}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        sys.stdout.write(result.diff or "no changes\n")
+        return 0
+    print(format_report(result.generated, catalog))
+    print(f"Updated      {', '.join(result.changed) or 'nothing changed'} (your edits kept by a three-way merge)")
+    for key in result.kept_modules:
+        print(f"Note         the catalog's {key} changed since generation; your file keeps its copy (--upgrade-modules to replace it)")
+    for key in result.upgraded_modules:
+        print(f"Upgraded     {key} to the catalog's current implementation")
     return 0
 
 
@@ -152,7 +215,7 @@ def cmd_show(args: argparse.Namespace, catalog: Catalog) -> int:
     return 0
 
 
-COMMANDS = {"new": cmd_new, "list": cmd_list, "show": cmd_show}
+COMMANDS = {"new": cmd_new, "update": cmd_update, "list": cmd_list, "show": cmd_show}
 
 
 if __name__ == "__main__":

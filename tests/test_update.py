@@ -1,0 +1,123 @@
+"""`plugscaffold update`: regenerate with changed options, keep every user edit (three-way merge)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import tree
+
+ARGS = ["--width", "16", "--depth", "2", "--size", "24"]
+
+
+@pytest.fixture
+def project(run_cli, tmp_path):
+    result = run_cli("new", "proj", *ARGS, "--up", "dysample", "--attn", "se", "--no-smoke")
+    assert result.code == 0, result.err
+    return tmp_path / "proj"
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def user_edits(project):
+    """The corpus: a comment, a hyper-parameter, a method, an import, a new file."""
+    model = project / "model.py"
+    edit(model, "class UNet(nn.Module):", "# Baseline for experiment 3 (seed 7).\nclass UNet(nn.Module):")
+    edit(model, "self.enc1_attn = SqueezeExcite(16, reduction=16)", "self.enc1_attn = SqueezeExcite(16, reduction=4)")
+    edit(model, "import torch\n", "import torch\nimport torch.utils.checkpoint\n")
+    model.write_text(model.read_text() + "\n    def encoder_parameters(self) -> int:\n        return 42\n")
+    (project / "notes.md").write_text("my notes\n")
+
+
+def test_a_slot_change_keeps_every_user_edit(project, run_cli, tmp_path):
+    user_edits(project)
+    result = run_cli("update", "proj", "--up", "bilinear", "--size", "24")
+    assert result.code == 0, result.err
+    text = (project / "model.py").read_text()
+    assert "<<<<<<<" not in text
+    assert "# Baseline for experiment 3 (seed 7).\nclass UNet(nn.Module):" in text
+    assert "self.enc1_attn = SqueezeExcite(16, reduction=4)" in text
+    assert "import torch.utils.checkpoint" in text
+    assert "    def encoder_parameters(self) -> int:\n        return 42\n" in text
+    assert (project / "notes.md").read_text() == "my notes\n"
+    # ... and the update itself happened
+    assert "InterpolateUp(" in text and "DySample" not in text
+    answers = yaml.safe_load((project / ".plugscaffold.yml").read_text())
+    assert answers["options"]["up"] == "bilinear" and answers["options"]["attn"] == ["se@enc,bottleneck,dec"]
+    namespace = {}
+    exec(compile(text, "model.py", "exec"), namespace)  # still a working module
+    import torch
+
+    assert namespace["UNet"]()(torch.randn(1, 3, 24, 24)).shape == (1, 2, 24, 24)
+
+
+def test_an_edit_on_a_line_the_update_changes_gives_markers_with_both_versions(project, run_cli):
+    edit(project / "model.py", "DySample(32, scale=2, style=\"lp\", groups=4", "DySample(32, scale=2, style=\"lp\", groups=8")
+    result = run_cli("update", "proj", "--up", "bilinear", "--no-smoke")
+    assert result.code == 1
+    assert "conflicts in model.py" in result.err and len(result.err.splitlines()) == 1
+    text = (project / "model.py").read_text()
+    assert "<<<<<<< yours" in text and "=======" in text and ">>>>>>> new" in text
+    mine, theirs = text.split("<<<<<<< yours", 1)[1].split(">>>>>>> new", 1)[0].split("=======")
+    assert "groups=8" in mine and "InterpolateUp(32, 16" in theirs
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(project, run_cli):
+    before = {p: (project / p).read_bytes() for p in tree(project) if (project / p).is_file()}
+    result = run_cli("update", "proj", "--up", "bilinear", "--dry-run", "--no-smoke")
+    assert result.code == 0
+    assert "--- a/model.py" in result.out and "+        self.up2 = InterpolateUp(" in result.out
+    assert {p: (project / p).read_bytes() for p in before} == before
+
+
+def test_update_without_changes_is_a_no_op_on_an_edited_file(project, run_cli):
+    user_edits(project)
+    before = (project / "model.py").read_text()
+    result = run_cli("update", "proj", "--no-smoke")
+    assert result.code == 0, result.err
+    assert (project / "model.py").read_text() == before
+
+
+@pytest.mark.parametrize("damage", ["missing", "not yaml", "no options"])
+def test_a_missing_or_corrupted_answers_file_is_one_line_and_changes_nothing(damage, project, run_cli):
+    answers = project / ".plugscaffold.yml"
+    if damage == "missing":
+        answers.unlink()
+    elif damage == "not yaml":
+        answers.write_text("options: [unclosed\n")
+    else:
+        answers.write_text("name: proj\nparameters: 3\nmodules: {}\n")
+    before = {p: (project / p).read_bytes() for p in tree(project)}
+    result = run_cli("update", "proj", "--up", "bilinear", "--no-smoke")
+    assert result.code == 1
+    assert len(result.err.splitlines()) == 1 and "Traceback" not in result.err
+    assert ".plugscaffold.yml" in result.err
+    assert {p: (project / p).read_bytes() for p in tree(project)} == before
+
+
+def test_a_changed_catalog_implementation_is_kept_unless_asked(project, run_cli, monkeypatch):
+    # Simulate a project generated with an older SqueezeExcite: its recorded digest differs
+    # and the file carries the old code (here: an extra comment line in the class).
+    model = project / "model.py"
+    edit(model, "class SqueezeExcite(nn.Module):\n", "class SqueezeExcite(nn.Module):\n    # old implementation\n")
+    answers = project / ".plugscaffold.yml"
+    data = yaml.safe_load(answers.read_text())
+    data["modules"]["attn/se"] = "000000000000"
+    answers.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    kept = run_cli("update", "proj", "--up", "bilinear", "--no-smoke")
+    assert kept.code == 0, kept.err
+    assert "the catalog's attn/se changed since generation" in kept.out
+    assert "# old implementation" in model.read_text()
+
+    data = yaml.safe_load(answers.read_text())
+    data["modules"]["attn/se"] = "000000000000"
+    answers.write_text(yaml.safe_dump(data, sort_keys=False))
+    upgraded = run_cli("update", "proj", "--no-smoke", "--upgrade-modules")
+    assert upgraded.code == 0, upgraded.err
+    assert "Upgraded     attn/se" in upgraded.out
+    assert "# old implementation" not in model.read_text()
