@@ -24,6 +24,7 @@ class Generated:
     source: str
     smoke: SmokeResult | None
     check: Check
+    contents: dict[str, str] = field(default_factory=dict)  # every file of the project, by relative path
     files: list[Path] = field(default_factory=list)
 
 
@@ -51,14 +52,12 @@ def generate(
             baseline = _baseline(spec, catalog, stage)
             result = run_smoke(stage / "model.py", plan, check, baseline)
             source = with_parameters(source, result.parameters)
-        files: list[Path] = []
-        if target is not None:
-            contents = {
-                "model.py": source,
-                ANSWERS_FILE: dump_answers(answers(plan, catalog, result.parameters if result else None)),
-            }
-            files = commit(stage, target, contents)
-    return Generated(plan=plan, source=source, smoke=result, check=check, files=files)
+        contents = {
+            "model.py": source,
+            ANSWERS_FILE: dump_answers(answers(plan, catalog, result.parameters if result else None)),
+        }
+        files = commit(stage, target, contents) if target is not None else []
+    return Generated(plan=plan, source=source, smoke=result, check=check, contents=contents, files=files)
 
 
 def _baseline(spec: Spec, catalog: Catalog, stage: Path) -> Path | None:

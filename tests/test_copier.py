@@ -1,0 +1,89 @@
+"""The copier template: `copier copy` (the real command) gives the bytes `plugscaffold new` gives,
+and `copier update` from a new tag of the template keeps a user edit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+COPIER = [sys.executable, "-m", "copier"]
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+}  # fmt: skip
+
+
+def run(cmd, cwd, check=True):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=GIT_ENV, timeout=600)
+    if check:
+        assert proc.returncode == 0, f"{cmd}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def git(cwd, *args):
+    return run(["git", *args], cwd)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A tagged git checkout of this repository's template (copier.yml + templates/copier)."""
+    root = tmp_path_factory.mktemp("template")
+    shutil.copy(REPO / "copier.yml", root / "copier.yml")
+    shutil.copytree(REPO / "templates" / "copier", root / "templates" / "copier")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "template v1")
+    git(root, "tag", "v1")
+    return root
+
+
+def test_copier_copy_is_byte_identical_to_plugscaffold_new(template, tmp_path):
+    data = ["name=twin", "width=16", "depth=2", "down=hwd", "up=dysample", "up_params=style=pl", "skip=add",
+            "attn=se+cbam^@dec; cbam@down", "size=32"]  # fmt: skip
+    run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", *[f"--data={d}" for d in data],
+         str(template), str(tmp_path / "copied")], tmp_path)  # fmt: skip
+    new = run([sys.executable, "-m", "plugscaffold", "new", "twin", "--width", "16", "--depth", "2", "--down", "hwd",
+               "--up", "dysample:style=pl", "--skip", "add", "--attn", "se+cbam^@dec", "--attn", "cbam@down",
+               "--size", "32"], tmp_path)  # fmt: skip
+    assert "forward and backward passed" in new.stdout
+    for name in ("model.py", ".plugscaffold.yml"):
+        assert (tmp_path / "copied" / name).read_bytes() == (tmp_path / "twin" / name).read_bytes(), name
+    assert (tmp_path / "copied" / ".copier-answers.yml").exists()  # copier's own record, for copier update
+
+
+def test_copier_validators_give_the_cli_one_line_errors_and_write_nothing(template, tmp_path):
+    proc = run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=bad", "--data=skip=eff",
+                "--data=width=48", "--data=smoke=false", str(template), str(tmp_path / "bad")], tmp_path, check=False)  # fmt: skip
+    assert proc.returncode != 0
+    assert "'eff' needs in_channels % groups == 0" in proc.stderr and "fix: use --width 64" in proc.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_copier_update_after_a_new_template_tag_keeps_a_user_edit(template, tmp_path):
+    project = tmp_path / "proj"
+    run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=proj", "--data=width=8",
+         "--data=depth=2", "--data=smoke=false", str(template), str(project)], tmp_path)  # fmt: skip
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "generated")
+    model = project / "model.py"
+    model.write_text(model.read_text().replace("class UNet(nn.Module):", "# tuned for dataset B\nclass UNet(nn.Module):"))
+    git(project, "commit", "-qam", "my edit")
+
+    (template / "templates" / "copier" / "CHANGES.md").write_text("template v2\n")
+    git(template, "add", "-A")
+    git(template, "commit", "-qm", "template v2")
+    git(template, "tag", "v2")
+
+    run([*COPIER, "update", "--trust", "--defaults"], project)
+    assert "# tuned for dataset B\nclass UNet(nn.Module):" in model.read_text()
+    assert (project / "CHANGES.md").read_text() == "template v2\n"
+    assert "_commit: v2" in (project / ".copier-answers.yml").read_text()
