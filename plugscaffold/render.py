@@ -12,7 +12,7 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from . import __version__, inline
-from .catalog import Catalog
+from .catalog import Catalog, Entry
 from .plan import Hook, Plan, chosen_plugins
 from .resources import TEMPLATES_DIR
 
@@ -44,7 +44,7 @@ def render_model(plan: Plan, catalog: Catalog, parameters: int | None = None) ->
         catalog_version=catalog.version,
         command=plan.spec.command(catalog),
         parameters=UNCOUNTED,
-        plugins=chosen_plugins(plan, catalog),
+        plugins=[_plugin_line(entry) for entry in chosen_plugins(plan, catalog)],
         imports=imports,
         sources=sources,
     )
@@ -60,6 +60,13 @@ def with_parameters(source: str, parameters: int | None) -> str:
     if parameters is None:
         return source
     return source.replace(UNCOUNTED, f"Parameters: {parameters:,}", 1)
+
+
+def _plugin_line(entry: Entry) -> str:
+    """'slot name: title (authors, venue year) link' for the header docstring."""
+    cited = f" ({entry.citation})" if entry.citation else ""
+    link = f" {entry.link}" if entry.link else ""
+    return f"{entry.slot} {entry.name}: {entry.title}{cited}{link}"
 
 
 def _hook_doc(hook: Hook, catalog: Catalog) -> str:

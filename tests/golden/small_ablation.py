@@ -11,9 +11,9 @@ Parameters: 796,097
 Plug-ins:
     conv dsconv: depthwise-separable convolution (Howard et al., arXiv 2017) https://arxiv.org/abs/1704.04861
     attn cbam: Convolutional Block Attention Module (Woo, Park, Lee, Kweon, ECCV 2018) https://github.com/Jongchan/attention-module
-    down conv: strided 3x3 convolution ()
-    up bilinear: bilinear interpolation + convolution ()
-    skip add: element-wise sum ()
+    down conv: strided 3x3 convolution
+    up bilinear: bilinear interpolation + convolution
+    skip add: element-wise sum
 """
 
 from typing import Optional
