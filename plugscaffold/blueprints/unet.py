@@ -1,6 +1,6 @@
 """The UNet blueprint (Ronneberger et al. 2015, laid out as milesial/Pytorch-UNet).
 
-encoder: enc1 -> down1 -> enc2 -> ... -> down{D} -> bottleneck
+encoder: [stem] -> enc1 -> down1 -> enc2 -> ... -> down{D} -> bottleneck -> [context]
 decoder: up{i} -> [align{i}] -> fuse{i}(x, e{i}) -> dec{i}, for i = D .. 1; then head.
 Stage i works at 1 / 2**(i-1) of the input size with ``width * 2**(i-1)`` channels.
 Attention placements (``--attn EXPR@POSITION``) add ``enc{i}_attn``, ``bottleneck_attn``,
@@ -17,6 +17,7 @@ from ..spec import Spec
 def plan(spec: Spec, catalog: Catalog) -> Plan:
     widths = [spec.width * 2**i for i in range(spec.depth + 1)]
     chosen = {slot: params_of(spec, catalog, slot) for slot in catalog.slots if slot != "attn"}
+    optional = {slot for slot, (entry, _) in chosen.items() if entry is None}
     placed = {position: p.expr for p in spec.attn for position in p.positions}
     layers: list[Layer] = []
 
@@ -41,8 +42,12 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         label = _label(c.code) if isinstance(node, Leaf) else render(node)
         layers.append(Layer(attr, c.code, stage, (source,), output, Shape(channels, level), label, c.entries, c.notes, c.classes))
 
-    # Encoder: a block per stage, then downsampling; the block doubles the channels.
+    # An optional stem on the input (e.g. a spatial transformer), keeping its channels.
     channels, source = spec.in_channels, "x"
+    if "stem" not in optional:
+        channels = add("stem", "stem", "stem", ("x",), "x", 0, in_channels=channels, out_channels=channels)
+
+    # Encoder: a block per stage, then downsampling; the block doubles the channels.
     for i in range(1, spec.depth + 1):
         stage = f"encoder {i}"
         channels = block(f"enc{i}", stage, (source,), f"e{i}", i - 1, channels, widths[i - 1])
@@ -50,6 +55,8 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         channels = add("down", f"down{i}", stage, (f"e{i}",), "x", i, in_channels=channels, out_channels=channels)
         attend("down", f"down{i}_attn", stage, "x", "x", i, channels)
     channels = block("bottleneck", "bottleneck", ("x",), "x", spec.depth, channels, widths[spec.depth])
+    if "bottleneck" not in optional:  # a context module (ASPP, PPM, ...) after the bottleneck block
+        channels = add("bottleneck", "context", "bottleneck", ("x",), "x", spec.depth, in_channels=channels, out_channels=channels)
     attend("bottleneck", "bottleneck_attn", "bottleneck", "x", "x", spec.depth, channels)
 
     # Decoder: upsample, align channels if the fusion needs it, fuse with the skip, block.
