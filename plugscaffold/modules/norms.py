@@ -1,3 +1,5 @@
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -13,3 +15,8 @@ class LayerNorm2d(nn.LayerNorm):
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+def group_norm(num_groups: int, channels: int) -> nn.GroupNorm:
+    """GroupNorm with num_groups groups, or gcd(num_groups, channels) where they do not divide."""
+    return nn.GroupNorm(math.gcd(num_groups, channels), channels)

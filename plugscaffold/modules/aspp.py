@@ -1,0 +1,69 @@
+import torch
+import torch.nn as nn
+
+
+class ASPPAtrousConv(nn.Sequential):
+    """3x3 atrous conv (dilation r) -> BN -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, dilation: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+
+class ASPPImagePooling(nn.Sequential):
+    """Global average pool -> 1x1 conv -> BN -> ReLU -> broadcast back to H x W."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] < 2:
+            raise ValueError(
+                f"The ASPP image-pooling branch applies BatchNorm to a 1x1 map, which needs a batch of at "
+                f"least 2 in training mode, but got a batch of {x.shape[0]}; train with 2 or more images, or "
+                f"call eval()."
+            )
+        pooled = x.mean((2, 3), keepdim=True)
+        for layer in list(self)[1:]:
+            pooled = layer(pooled)
+        # Bilinear upsampling of a 1x1 map is a broadcast.
+        return pooled.expand(-1, -1, x.shape[2], x.shape[3])
+
+
+class AtrousSpatialPyramidPooling(nn.Module):
+    """[1x1 conv | 3 x 3x3 atrous conv (rates 6/12/18) | image pooling] (each -> BN -> ReLU) -> concat -> 1x1 conv -> BN -> ReLU -> dropout."""
+
+    def __init__(self, channels: int, output_stride: int = 16, dropout: float = 0.0) -> None:
+        super().__init__()
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
+        if output_stride not in (8, 16):
+            raise ValueError(
+                f"output_stride ({output_stride!r}) must be 16 (atrous rates 6, 12, 18) or 8 (rates 12, 24, 36)."
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout ({dropout}) must be in [0, 1).")
+        rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
+        branches = [
+            nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU())
+        ]
+        branches += [ASPPAtrousConv(channels, channels, rate) for rate in rates]
+        branches.append(ASPPImagePooling(channels, channels))
+        self.convs = nn.ModuleList(branches)
+        self.project = nn.Sequential(
+            nn.Conv2d(len(branches) * channels, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))

@@ -1,0 +1,38 @@
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MultiHeadSpatialSelfAttention(nn.Module):
+    """1x1 qkv projection -> split heads -> softmax(QK^T / sqrt(d)) V over the H*W positions -> merge heads -> 1x1 projection."""
+
+    def __init__(self, channels: int, heads: int = 4, bias: bool = True) -> None:
+        super().__init__()
+        for name, value in (("channels", channels), ("heads", heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        if channels % heads != 0:
+            raise ValueError(
+                f"channels ({channels}) must be divisible by heads ({heads}) so that every head "
+                f"gets channels // heads dimensions."
+            )
+        self.heads = heads
+        # Same shapes as torch.nn.MultiheadAttention: qkv.weight is its in_proj_weight
+        # (rows q, k, v; heads contiguous inside each), proj is its out_proj.
+        self.qkv = nn.Linear(channels, 3 * channels, bias=bias)
+        self.proj = nn.Linear(channels, channels, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        n = h * w
+        d = c // self.heads
+        # Token-major layout (B, N, C): the projections are plain matmuls, and q, k, v
+        # come out with unit stride along the head dimension, which SDPA's fused CPU
+        # kernel wants.
+        tokens = x.flatten(2).transpose(1, 2)
+        qkv = F.linear(tokens, self.qkv.weight, self.qkv.bias)
+        q, k, v = qkv.reshape(b, n, 3, self.heads, d).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
+        out = out.transpose(1, 2).reshape(b, n, c)
+        out = F.linear(out, self.proj.weight, self.proj.bias)
+        return out.transpose(1, 2).reshape(b, c, h, w)

@@ -1,0 +1,63 @@
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class NonLocalBlock2d(nn.Module):
+    """1x1 convs theta, phi, g (phi and g 2x2 max-pooled) -> softmax(theta phi^T) g -> 1x1 conv -> BN (zero init) -> + x."""
+
+    def __init__(
+        self,
+        channels: int,
+        inter_channels: int | None = None,
+        sub_sample: bool = True,
+        bn_layer: bool = True,
+    ) -> None:
+        super().__init__()
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
+        if inter_channels is None:
+            inter_channels = max(channels // 2, 1)
+        if isinstance(inter_channels, bool) or not isinstance(inter_channels, int) or inter_channels < 1:
+            raise ValueError(f"inter_channels ({inter_channels!r}) must be a positive integer.")
+        self.inter_channels = inter_channels
+        self.sub_sample = bool(sub_sample)
+        self.theta = nn.Conv2d(channels, inter_channels, kernel_size=1)
+        phi = nn.Conv2d(channels, inter_channels, kernel_size=1)
+        g = nn.Conv2d(channels, inter_channels, kernel_size=1)
+        if self.sub_sample:
+            # Sequential(conv, pool) keeps the keys phi.0.* / g.0.* of the reference state_dict.
+            phi = nn.Sequential(phi, nn.MaxPool2d(kernel_size=2))
+            g = nn.Sequential(g, nn.MaxPool2d(kernel_size=2))
+        self.phi = phi
+        self.g = g
+        if bn_layer:
+            self.W = nn.Sequential(
+                nn.Conv2d(inter_channels, channels, kernel_size=1),
+                nn.BatchNorm2d(channels),
+            )
+            last = self.W[1]
+        else:
+            self.W = nn.Conv2d(inter_channels, channels, kernel_size=1)
+            last = self.W
+        # Zero init of the last layer: the block starts as the identity.
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        if self.sub_sample and (h < 2 or w < 2):
+            raise ValueError(
+                f"NonLocalBlock2d with sub_sample=True needs H and W of at least 2 for its 2x2 "
+                f"max pooling, but got {h}x{w}."
+            )
+        # Embedded Gaussian: y_i = sum_j softmax_j(theta_i . phi_j) g_j, which is attention with
+        # scale 1 (no 1/sqrt(d)). In channels_last the 1x1 conv outputs flatten to contiguous
+        # (B, L, d) rows, the layout the fused attention kernel needs, without extra copies.
+        inp = x.contiguous(memory_format=torch.channels_last)
+        query = self.theta(inp).flatten(2).transpose(1, 2).unsqueeze(1)
+        key = self.phi(inp).flatten(2).transpose(1, 2).unsqueeze(1)
+        value = self.g(inp).flatten(2).transpose(1, 2).unsqueeze(1)
+        y = F.scaled_dot_product_attention(query, key, value, scale=1.0)
+        y = y.squeeze(1).transpose(1, 2).reshape(b, self.inter_channels, h, w)
+        return x + self.W(y)
