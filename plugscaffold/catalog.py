@@ -37,9 +37,7 @@ class Param:
         if self.choices is not None and value not in self.choices:
             options = ", ".join(str(c) for c in self.choices)
             hint = did_you_mean(str(value), [str(c) for c in self.choices])
-            raise SpecError(
-                f"{where}: {self.name}={value} is not one of {options}{hint}"
-            )
+            raise SpecError(f"{where}: {self.name}={value} is not one of {options}{hint}")
         if self.min is not None and value < self.min:
             raise SpecError(f"{where}: {self.name}={value} is below its minimum {self.min}")
         if self.max is not None and value > self.max:
@@ -169,6 +167,11 @@ class Catalog:
     def in_slot(self, slot: str) -> list[Entry]:
         return [e for e in self.entries.values() if e.slot == slot]
 
+    def choices(self, slot: str) -> list[str]:
+        """The names a user may give for ``slot``, sorted, with 'none' where the slot allows it."""
+        names = sorted(e.name for e in self.in_slot(slot))
+        return names + [NONE] if self.slots[slot].default == NONE and NONE not in names else names
+
     def lookup(self, slot: str, name: str) -> Entry | None:
         """The entry ``name`` (or alias) of ``slot``; None for 'none'; SpecError otherwise."""
         if slot not in self.slots:
@@ -183,20 +186,15 @@ class Catalog:
         if elsewhere:
             other = elsewhere[0]
             raise SpecError(f"'{name}' is a {other} module, not a {slot} module; use --{other} {name}")
-        choices = sorted(e.name for e in self.in_slot(slot))
-        if self.slots[slot].default == NONE:
-            choices.append(NONE)
         raise SpecError(
             f"unknown {slot} module '{name}'{did_you_mean(name, names)}; "
-            f"choose one of: {', '.join(choices)} (see 'plugscaffold list {slot}')"
+            f"choose one of: {', '.join(self.choices(slot))} (see 'plugscaffold list {slot}')"
         )
 
     def find(self, name: str) -> list[Entry]:
         """Entries called ``name`` (or ``slot/name``), across slots; SpecError if none."""
         slot, _, bare = name.rpartition("/")
-        found = [
-            e for e in self.entries.values() if bare in (e.name, *e.aliases) and slot in ("", e.slot)
-        ]
+        found = [e for e in self.entries.values() if bare in (e.name, *e.aliases) and slot in ("", e.slot)]
         if found:
             return found
         all_names = [n for e in self.entries.values() for n in (e.name, *e.aliases)]
@@ -321,13 +319,17 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
         if praw["type"] not in PARAM_TYPES:
             raise CatalogError(f"{where}: param '{pname}' has unknown type '{praw['type']}'")
         choices = tuple(praw["choices"]) if "choices" in praw else None
-        param = Param(pname, praw["type"], praw["default"], praw["help"], choices, praw.get("min"), praw.get("max"))
+        param = Param(
+            pname, praw["type"], praw["default"], praw["help"], choices, praw.get("min"), praw.get("max")
+        )
         if _convert(praw["default"], param.type) != praw["default"]:
             raise CatalogError(f"{where}: param '{pname}' default {praw['default']!r} is not a {param.type}")
         params[pname] = param
 
     craw = raw["contract"]
-    _check_keys(craw, _CONTRACT_KEYS, f"{where}: contract", required=("inputs", "channels", "scale", "layout"))
+    _check_keys(
+        craw, _CONTRACT_KEYS, f"{where}: contract", required=("inputs", "channels", "scale", "layout")
+    )
     constraints = []
     for c in craw.get("constraints") or []:
         _check_keys(c, {"check", "reason"}, f"{where}: constraint", required=("check", "reason"))
@@ -366,7 +368,12 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
         raise CatalogError(f"{where}: fixture must be a file name or a list of them")
     references = []
     for ref in raw.get("reference") or []:
-        _check_keys(ref, {"config", "params", "measured"}, f"{where}: reference", required=("config", "params", "measured"))
+        _check_keys(
+            ref,
+            {"config", "params", "measured"},
+            f"{where}: reference",
+            required=("config", "params", "measured"),
+        )
         references.append(Reference(ref["config"], ref["params"], ref["measured"]))
 
     return Entry(

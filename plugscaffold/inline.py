@@ -42,7 +42,9 @@ def index(directory: Path = MODULES_DIR) -> Mapping[str, Definition]:
         for node in tree.body:
             if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
                 if node.name in found:
-                    raise ValueError(f"modules/{path.name} redefines {node.name} from modules/{found[node.name].file}")
+                    raise ValueError(
+                        f"modules/{path.name} redefines {node.name} from modules/{found[node.name].file}"
+                    )
                 uses = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
                 found[node.name] = Definition(
                     name=node.name,
@@ -102,14 +104,19 @@ def collect(names: Iterable[str], provided: Mapping[str, str] | None = None) -> 
 
 
 def sort_imports(lines: Iterable[str]) -> list[str]:
-    """Standard library first, then torch; ``from typing`` names merged into one line."""
-    lines = {line for line in lines if line}
-    typing_names = sorted(line.rsplit(" ", 1)[1] for line in lines if line.startswith("from typing import"))
-    rest = [line for line in lines if not line.startswith("from typing import")]
-    stdlib = sorted(line for line in rest if not line.split()[1].startswith("torch"))
-    if typing_names:
-        stdlib.append(f"from typing import {', '.join(typing_names)}")
-    torch_lines = sorted(line for line in rest if line.split()[1].startswith("torch"))
+    """Standard library first, then torch; ``from M import ...`` lines of one module merged."""
+    plain: set[str] = set()
+    names: dict[str, set[str]] = {}
+    for line in filter(None, lines):
+        if line.startswith("from "):
+            module, imported = line[len("from ") :].split(" import ", 1)
+            names.setdefault(module, set()).update(n.strip() for n in imported.split(","))
+        else:
+            plain.add(line)
+    merged = plain | {f"from {module} import {', '.join(sorted(n))}" for module, n in names.items()}
+    order = lambda line: (line.startswith("from "), line)  # noqa: E731 - 'import x' before 'from x import y'
+    stdlib = sorted((line for line in merged if not line.split()[1].startswith("torch")), key=order)
+    torch_lines = sorted((line for line in merged if line.split()[1].startswith("torch")), key=order)
     return stdlib + ([""] if stdlib and torch_lines else []) + torch_lines
 
 

@@ -8,6 +8,8 @@ name is special-cased anywhere.
 
 from __future__ import annotations
 
+import keyword
+
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -151,7 +153,9 @@ def compose(node: Node, catalog: Catalog, channels: int, where: str) -> Composed
             extra.append(_merge("ConcatProject", f"ConcatProject({n * channels}, {channels})"))
         elif node.merge.name != "sum":
             if len(parts) != 2:
-                raise PlanError(f"{where}: '~{node.merge.name}' fuses exactly two branches, got {len(parts)}", slot="attn")
+                raise PlanError(
+                    f"{where}: '~{node.merge.name}' fuses exactly two branches, got {len(parts)}", slot="attn"
+                )
             extra.append(_fusion(node.merge.text, catalog, channels, where))
         return _combine("Parallel", node.branches, parts, extra)
     body = compose(node.body, catalog, channels, where)
@@ -197,6 +201,7 @@ def _combine(cls: str, nodes: tuple[Node, ...], parts: list[Composed], extra: li
 def _child_names(nodes: tuple[Node, ...]) -> list[str]:
     """Keyword names for children: the module's name, or the composition's kind; numbered if repeated."""
     base = [n.name if isinstance(n, Leaf) else type(n).__name__.lower() for n in nodes]
+    base = [f"{b}_" if keyword.iskeyword(b) else b for b in base]  # nonlocal -> nonlocal_
     return [f"{b}{base[:i].count(b) + 1}" if base.count(b) > 1 else b for i, b in enumerate(base)]
 
 
@@ -225,7 +230,10 @@ def place(
                 slot=entry.slot,
             )
     channels = expr.evaluate(entry.contract.channels, env)
-    fields = {k: (v if k in ("in_channels", "out_channels", "skip_channels") else literal(v)) for k, v in env.items()}
+    fields = {
+        k: (v if k in ("in_channels", "out_channels", "skip_channels") else literal(v))
+        for k, v in env.items()
+    }
     return Placed(entry.build.format(**fields), channels)
 
 

@@ -48,7 +48,7 @@ def copier_config(catalog: Catalog) -> str:
         questions[slot.name] = {
             "type": "str",
             "help": slot.help[0].upper() + slot.help[1:],
-            "choices": sorted(e.name for e in catalog.in_slot(slot.name)),
+            "choices": catalog.choices(slot.name),
             "default": slot.default,
         }
         questions[f"{slot.name}_params"] = {
@@ -85,15 +85,24 @@ def catalog_page(catalog: Catalog) -> str:
     ]
     for slot in catalog.slots.values():
         lines += [f"## {slot.name}: {slot.help}", "", f"Default: `{slot.default}`.", ""]
-        lines += ["| name | title | paper | code | channels | constraints | parameters |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "| name | title | paper | code | channels | constraints | parameters |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for e in catalog.in_slot(slot.name):
             paper = f"{e.paper['title']} ({e.citation})" if e.paper else "-"
             code = f"[{e.code.removeprefix('https://github.com/')}]({e.code})" if e.code else "-"
             constraints = "; ".join(f"`{c.check}`: {c.reason}" for c in e.contract.constraints) or "-"
-            refs = "; ".join(
-                f"{r.params:,} at {', '.join(f'{k}={v}' for k, v in r.config.items())}" for r in e.reference
-            ) or "-"
-            lines.append(f"| `{e.name}` | {e.title} | {paper} | {code} | `{e.contract.channels}` | {constraints} | {refs} |")
+            refs = (
+                "; ".join(
+                    f"{r.params:,} at {', '.join(f'{k}={v}' for k, v in r.config.items())}"
+                    for r in e.reference
+                )
+                or "-"
+            )
+            lines.append(
+                f"| `{e.name}` | {e.title} | {paper} | {code} | `{e.contract.channels}` | {constraints} | {refs} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import REPO, load_source
+from conftest import load_source
 from plugscaffold import inline
 from plugscaffold.compose import Leaf, Parallel, Residual, Serial, parse_placement, render
 from plugscaffold.errors import SpecError
@@ -70,7 +70,9 @@ def test_grammar_errors_are_one_line_and_name_the_problem(text, message, catalog
 def test_two_modules_at_one_position_is_an_error_that_suggests_composing(run_cli):
     result = run_cli("new", "m", "--attn", "se@enc", "--attn", "cbam@enc,dec", "--no-smoke")
     assert result.code == 1
-    assert "position 'enc' is given twice; compose the modules instead (e.g. --attn se+cbam@enc)" in result.err
+    assert (
+        "position 'enc' is given twice; compose the modules instead (e.g. --attn se+cbam@enc)" in result.err
+    )
 
 
 # --- semantics of the emitted composition classes -------------------------------------------------
@@ -111,7 +113,9 @@ def test_serial_really_chains_every_step_in_order(classes):
 
 def test_parallel_really_branches_and_sums_or_merges(classes):
     x = torch.randn(2, 4, 3, 3)
-    torch.testing.assert_close(classes.Parallel(a=Times(2.0), b=Plus(1.0), c=Times(-1.0))(x), 2 * x + (x + 1) - x)
+    torch.testing.assert_close(
+        classes.Parallel(a=Times(2.0), b=Plus(1.0), c=Times(-1.0))(x), 2 * x + (x + 1) - x
+    )
     merge = classes.ConcatProject(8, 4)
     merged = classes.Parallel(a=Times(2.0), b=Plus(1.0), merge=merge)(x)
     torch.testing.assert_close(merged, merge.proj(torch.cat([2 * x, x + 1], dim=1)))
@@ -154,4 +158,35 @@ def test_a_fusion_that_changes_channels_gets_a_named_projection_with_its_reason(
         ("dec2_attn", "1x1 projection: eff merges to 128 channels, the position keeps 64"),
         ("dec1_attn", "1x1 projection: eff merges to 64 channels, the position keeps 32"),
     ]
-    assert "# 1x1 projection: eff merges to 128 channels, the position keeps 64\n        self.dec2_attn = Parallel(" in gen.source
+    assert (
+        "# 1x1 projection: eff merges to 128 channels, the position keeps 64\n        self.dec2_attn = Parallel("
+        in gen.source
+    )
+
+
+def test_sort_imports_merges_from_imports_without_losing_names():
+    lines = ["from typing import Optional, Tuple", "import math", "from typing import List", "import torch"]
+    assert inline.sort_imports(lines + ["", "import math"]) == [
+        "import math",
+        "from typing import List, Optional, Tuple",
+        "",
+        "import torch",
+    ]
+
+
+def test_a_child_named_like_a_python_keyword_gets_a_valid_name(catalog):
+    # 'nonlocal' is a catalog name and a Python keyword; Serial(nonlocal=...) would not parse
+    gen = generate("kw", {"width": 16, "depth": 1, "attn": ["bam+nonlocal@enc"]}, smoke=False, write=False)
+    assert "nonlocal_=NonLocalBlock2d(" in gen.source
+    load_source(gen.source)
+
+
+@pytest.mark.parametrize("block", ["bottleneck", "inverted", "dense"])
+def test_group_norm_inside_compound_blocks_adapts_to_internal_widths(block):
+    # a ResNet bottleneck at width 32 normalises 8 channels inside: GroupNorm(32, 8) cannot exist
+    gen = generate("gn", {"width": 32, "depth": 1, "block": block, "norm": "gn"}, smoke=False, write=False)
+    model = load_source(gen.source).UNet()
+    norms = [m for m in model.modules() if isinstance(m, nn.GroupNorm)]
+    assert norms and all(m.num_channels % m.num_groups == 0 for m in norms)
+    assert {m.num_groups for m in norms if m.num_channels % 32 == 0} == {32}  # the stage widths keep G = 32
+    assert model(torch.randn(1, 3, 16, 16)).shape == (1, 2, 16, 16)

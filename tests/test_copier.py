@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -75,7 +74,9 @@ def test_copier_update_after_a_new_template_tag_keeps_a_user_edit(template, tmp_
     git(project, "add", "-A")
     git(project, "commit", "-qm", "generated")
     model = project / "model.py"
-    model.write_text(model.read_text().replace("class UNet(nn.Module):", "# tuned for dataset B\nclass UNet(nn.Module):"))
+    model.write_text(
+        model.read_text().replace("class UNet(nn.Module):", "# tuned for dataset B\nclass UNet(nn.Module):")
+    )
     git(project, "commit", "-qam", "my edit")
 
     (template / "templates" / "copier" / "CHANGES.md").write_text("template v2\n")
