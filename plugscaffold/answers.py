@@ -10,14 +10,18 @@ import yaml
 from . import __version__, inline
 from .catalog import Catalog
 from .plan import Plan
+from .smoke import Check, SmokeResult
 
 ANSWERS_FILE = ".plugscaffold.yml"
 HEADER = "# How this project was made (plugscaffold). Regenerate with the command below.\n"
 
 
-def answers(plan: Plan, catalog: Catalog, parameters: int | None) -> dict[str, Any]:
+def answers(
+    plan: Plan, catalog: Catalog, parameters: int | None, project: dict | None = None
+) -> dict[str, Any]:
+    """The record; ``project`` (see :func:`project_record`) only for a project made with --project."""
     spec = plan.spec
-    return {
+    data = {
         "plugscaffold_version": __version__,
         "catalog_version": catalog.version,
         "name": spec.name,
@@ -26,6 +30,56 @@ def answers(plan: Plan, catalog: Catalog, parameters: int | None) -> dict[str, A
         "modules": {entry.key: source_digest(entry.classes) for entry in plan.entries if entry.classes},
         "parameters": parameters,
     }
+    if project is not None:
+        check = project["check"]
+        size = (
+            f"{check['height']}"
+            if check["height"] == check["width"]
+            else f"{check['height']}x{check['width']}"
+        )
+        data["command"] += " --project" + ("" if size == "256" else f" --size {size}")
+        data["project"] = project
+    return data
+
+
+def project_record(check: Check, smoke: SmokeResult | None) -> dict[str, Any]:
+    """What the project files were rendered from beyond the options: the check and its measurements."""
+    measured = None
+    if smoke is not None:
+        measured = {
+            "parameters": smoke.parameters,
+            "forward_flops": smoke.forward_flops,
+            "output_shape": list(smoke.output_shape),
+            "shapes": {attr: list(shape) for attr, shape in smoke.shapes.items()},
+            "seconds": smoke.seconds,
+            "torch_version": smoke.torch_version,
+            "threads": smoke.threads,
+        }
+    return {
+        "check": {"height": check.height, "width": check.width, "batch": check.batch},
+        "measured": measured,
+    }
+
+
+def read_project_record(data: Any) -> tuple[Check, SmokeResult | None]:
+    """The inverse of :func:`project_record`; ValueError when the record is malformed."""
+    try:
+        check = Check(int(data["check"]["height"]), int(data["check"]["width"]), int(data["check"]["batch"]))
+        m = data["measured"]
+        smoke = None
+        if m is not None:
+            smoke = SmokeResult(
+                parameters=int(m["parameters"]),
+                forward_flops=int(m["forward_flops"]),
+                output_shape=tuple(m["output_shape"]),
+                shapes={attr: tuple(shape) for attr, shape in m["shapes"].items()},
+                seconds=float(m["seconds"]),
+                torch_version=str(m["torch_version"]),
+                threads=int(m["threads"]),
+            )
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"malformed project record ({exc})") from None
+    return check, smoke
 
 
 def dump_answers(data: dict[str, Any]) -> str:

@@ -38,8 +38,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
-    parser = _Parser(prog="plugscaffold", description="Generate standalone, checked PyTorch models with plug-ins wired in.")
-    parser.add_argument("--version", action="version", version=f"plugscaffold {__version__} (catalog {catalog.version})")
+    parser = _Parser(
+        prog="plugscaffold", description="Generate standalone, checked PyTorch models with plug-ins wired in."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"plugscaffold {__version__} (catalog {catalog.version})"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     new = sub.add_parser(
@@ -54,8 +58,15 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
     add_check_options(new)
     output = new.add_argument_group("output")
     output.add_argument("--dir", default=".", help="where to create the project directory (default: .)")
-    output.add_argument("--force", action="store_true", help="regenerate the files of an existing project directory")
+    output.add_argument(
+        "--force", action="store_true", help="regenerate the files of an existing project directory"
+    )
     output.add_argument("--stdout", action="store_true", help="print model.py to stdout and write nothing")
+    output.add_argument(
+        "--project", action="store_true",
+        help="also write a training project: train.py (DDP via torchrun), data.py, test_model.py, README.md, "
+        "architecture.svg, requirements.txt",
+    )  # fmt: skip
 
     upd = sub.add_parser(
         "update",
@@ -68,15 +79,53 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
     upd.add_argument("directory", help="a project made by 'plugscaffold new' (it has .plugscaffold.yml)")
     add_model_options(upd, catalog)
     add_check_options(upd)
-    upd.add_argument("--dry-run", action="store_true", help="print the diff the update would apply and write nothing")
+    upd.add_argument(
+        "--dry-run", action="store_true", help="print the diff the update would apply and write nothing"
+    )
     upd.add_argument(
         "--upgrade-modules", action="store_true",
         help="replace plug-in classes whose catalog implementation changed (default: keep the code in your file)",
     )  # fmt: skip
+    upd.add_argument(
+        "--project", action="store_true", help="add the training project files (see 'new --project')"
+    )
 
-    lister = sub.add_parser("list", help="list the catalog's plug-ins", description="List the catalog's plug-ins.")
+    hw = sub.add_parser(
+        "homework",
+        help="generate per-student assignments from a spec file",
+        description="Generate DIR/students/<id>/ (TODO stubs, tests, reference outputs) and DIR/solutions/<id>/ "
+        "for every student of SPEC, reproducibly from its seed.",
+        epilog="example:\n  plugscaffold homework examples/homework.yaml --out hw1\n"
+        "  plugscaffold grade hw1 submissions/ --csv grades.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hw.add_argument("spec", help="the homework spec (YAML); see examples/homework.yaml")
+    hw.add_argument("--out", required=True, metavar="DIR", help="the assignment directory to create")
+    hw.add_argument(
+        "--force", action="store_true", help="replace students/, solutions/ and homework.yml in DIR"
+    )
+    grader = sub.add_parser(
+        "grade",
+        help="run an assignment's tests over a folder of submissions",
+        description="Run every student's tests against SUBMISSIONS/<id>/model.py and write one CSV row per student.",
+    )
+    grader.add_argument("assignment", help="a directory made by 'plugscaffold homework'")
+    grader.add_argument("submissions", help="a folder with one sub-folder per student (or group) id")
+    grader.add_argument("--csv", default="grades.csv", help="where to write the grades (default: grades.csv)")
+    grader.add_argument(
+        "--timeout", type=float, default=300, metavar="S", help="seconds per submission (default: 300)"
+    )
+    grader.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="submissions graded at once (default: CPUs)"
+    )
+
+    lister = sub.add_parser(
+        "list", help="list the catalog's plug-ins", description="List the catalog's plug-ins."
+    )
     lister.add_argument("slot", nargs="?", help=f"only this slot: {', '.join(catalog.slots)}")
-    show = sub.add_parser("show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code.")
+    show = sub.add_parser(
+        "show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code."
+    )
     show.add_argument("name", help="module name, or SLOT/NAME where a name is used in two slots")
     return parser
 
@@ -91,22 +140,34 @@ def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None
     model.add_argument("--width", type=int, metavar="N", help="channels of the first stage (default: 64)")
     slots = parser.add_argument_group("plug-in slots (see 'plugscaffold list SLOT')")
     for slot in catalog.slots.values():
-        names = ", ".join(sorted(e.name for e in catalog.in_slot(slot.name)))
+        names = ", ".join(catalog.choices(slot.name))
         if slot.name == PLACED_SLOT:
             slots.add_argument(
                 f"--{slot.name}", metavar="EXPR[@POS,...]", action="append",
                 help=f"attention modules ({names}) composed and placed: see 'composition' below; repeatable",
             )  # fmt: skip
             continue
-        slots.add_argument(f"--{slot.name}", metavar="CHOICE", help=f"{slot.help}: {names} (default: {slot.default})")
+        slots.add_argument(
+            f"--{slot.name}", metavar="CHOICE", help=f"{slot.help}: {names} (default: {slot.default})"
+        )
 
 
 def add_check_options(parser: argparse.ArgumentParser) -> None:
     checking = parser.add_argument_group("smoke check")
-    checking.add_argument("--size", default="256", metavar="HxW", help="input size of the check, e.g. 256 or 96x128 (default: 256)")
-    checking.add_argument("--batch", type=int, default=2, metavar="N", help="batch size of the check (default: 2)")
-    checking.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds before the check is stopped (default: 600)")
-    checking.add_argument("--no-smoke", action="store_true", help="skip the check (model.py then carries no parameter count)")
+    checking.add_argument(
+        "--size", metavar="HxW", help="input size of the check, e.g. 256 or 96x128 (default: 256)"
+    )
+    checking.add_argument("--batch", type=int, metavar="N", help="batch size of the check (default: 2)")
+    checking.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        metavar="S",
+        help="seconds before the check is stopped (default: 600)",
+    )
+    checking.add_argument(
+        "--no-smoke", action="store_true", help="skip the check (model.py then carries no parameter count)"
+    )
 
 
 def model_options(args: argparse.Namespace, catalog: Catalog) -> dict:
@@ -115,10 +176,11 @@ def model_options(args: argparse.Namespace, catalog: Catalog) -> dict:
 
 
 def make_check(args: argparse.Namespace) -> Check:
-    height, width = parse_size(args.size)
-    if args.batch < 1 or args.timeout <= 0:
+    height, width = parse_size(args.size) if args.size is not None else (Check.height, Check.width)
+    batch = args.batch if args.batch is not None else Check.batch
+    if batch < 1 or args.timeout <= 0:
         raise SpecError("--batch must be at least 1 and --timeout positive")
-    return Check(height, width, args.batch, args.timeout)
+    return Check(height, width, batch, args.timeout)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -146,7 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, with a way to see more
         if os.environ.get("PLUGSCAFFOLD_DEBUG"):
             raise
-        print(f"plugscaffold: internal error: {type(exc).__name__}: {exc} (set PLUGSCAFFOLD_DEBUG=1 for a traceback and please report it)", file=sys.stderr)
+        print(
+            f"plugscaffold: internal error: {type(exc).__name__}: {exc} (set PLUGSCAFFOLD_DEBUG=1 for a traceback and please report it)",
+            file=sys.stderr,
+        )
         return 3
 
 
@@ -162,6 +227,7 @@ def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
         smoke=not args.no_smoke,
         write=not args.stdout,
         force=args.force,
+        project=args.project and not args.stdout,
         catalog=catalog,
     )
     if args.stdout:
@@ -180,10 +246,12 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
         result = update(
             args.directory,
             model_options(args, catalog),
-            check=make_check(args),
+            # without --size/--batch a training project keeps the size it was made with
+            check=make_check(args) if args.size is not None or args.batch is not None else None,
             smoke=not args.no_smoke,
             dry_run=args.dry_run,
             upgrade_modules=args.upgrade_modules,
+            project=args.project,
             catalog=catalog,
         )
     except UpdateConflict as exc:
@@ -193,11 +261,34 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
         sys.stdout.write(result.diff or "no changes\n")
         return 0
     print(format_report(result.generated, catalog))
-    print(f"Updated      {', '.join(result.changed) or 'nothing changed'} (your edits kept by a three-way merge)")
+    print(
+        f"Updated      {', '.join(result.changed) or 'nothing changed'} (your edits kept by a three-way merge)"
+    )
     for key in result.kept_modules:
-        print(f"Note         the catalog's {key} changed since generation; your file keeps its copy (--upgrade-modules to replace it)")
+        print(
+            f"Note         the catalog's {key} changed since generation; your file keeps its copy (--upgrade-modules to replace it)"
+        )
     for key in result.upgraded_modules:
         print(f"Upgraded     {key} to the catalog's current implementation")
+    return 0
+
+
+def cmd_homework(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .homework import format_assignments, make_homework
+
+    files = make_homework(args.spec, args.out, catalog, force=args.force)
+    print(format_assignments(args.out))
+    print(f"Wrote        {len(files)} files under {args.out}/ (students/ to hand out, solutions/ to keep)")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .homework import format_grades, grade
+
+    if args.timeout <= 0 or (args.jobs is not None and args.jobs < 1):
+        raise SpecError("--timeout must be positive and --jobs at least 1")
+    rows = grade(args.assignment, args.submissions, args.csv, timeout=args.timeout, jobs=args.jobs)
+    print(format_grades(rows, args.csv))
     return 0
 
 
@@ -215,7 +306,14 @@ def cmd_show(args: argparse.Namespace, catalog: Catalog) -> int:
     return 0
 
 
-COMMANDS = {"new": cmd_new, "update": cmd_update, "list": cmd_list, "show": cmd_show}
+COMMANDS = {
+    "new": cmd_new,
+    "update": cmd_update,
+    "homework": cmd_homework,
+    "grade": cmd_grade,
+    "list": cmd_list,
+    "show": cmd_show,
+}
 
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .answers import ANSWERS_FILE, answers, dump_answers
+from .answers import ANSWERS_FILE, answers, dump_answers, project_record
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .files import check_target, commit, staging
 from .plan import Plan
+from .project import project_files
 from .render import render_model, with_parameters
 from .smoke import Check, SmokeResult, run_smoke
 from .spec import Spec, make_spec
@@ -37,9 +38,13 @@ def generate(
     smoke: bool = True,
     write: bool = True,
     force: bool = False,
+    project: bool = False,
     catalog: Catalog | None = None,
 ) -> Generated:
-    """Generate project ``name`` under ``parent``; nothing is written unless all steps pass."""
+    """Generate project ``name`` under ``parent``; nothing is written unless all steps pass.
+
+    ``project`` adds the training project around model.py (train.py, data.py, tests, README).
+    """
     catalog = catalog or load_catalog()
     spec = make_spec(catalog, name, options)
     plan = make_plan(spec, catalog)
@@ -52,10 +57,13 @@ def generate(
             baseline = _baseline(spec, catalog, stage)
             result = run_smoke(stage / "model.py", plan, check, baseline)
             source = with_parameters(source, result.parameters)
+        record = project_record(check, result) if project else None
         contents = {
             "model.py": source,
-            ANSWERS_FILE: dump_answers(answers(plan, catalog, result.parameters if result else None)),
+            ANSWERS_FILE: dump_answers(answers(plan, catalog, result.parameters if result else None, record)),
         }
+        if project:
+            contents.update(project_files(plan, catalog, result, check))
         files = commit(stage, target, contents) if target is not None else []
     return Generated(plan=plan, source=source, smoke=result, check=check, contents=contents, files=files)
 

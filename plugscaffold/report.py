@@ -37,11 +37,15 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
 
     if smoke:
         h, w = check.padded(plan.divisor)
-        lines.append(f"Shapes (B, C, H, W) in the smoke check: batch {check.batch}, {check.height}x{check.width} input")
+        lines.append(
+            f"Shapes (B, C, H, W) in the smoke check: batch {check.batch}, {check.height}x{check.width} input"
+        )
         rows = [["stage", "layer", "module", "shape"]]
         rows.append(["input", "", "", str((check.batch, plan.input.channels, check.height, check.width))])
         if (h, w) != (check.height, check.width):
-            rows.append(["input", "(padded)", "pad_to_multiple", str((check.batch, plan.input.channels, h, w))])
+            rows.append(
+                ["input", "(padded)", "pad_to_multiple", str((check.batch, plan.input.channels, h, w))]
+            )
         rows += [[lay.stage, lay.attr, lay.module, str(smoke.shapes[lay.attr])] for lay in plan.layers]
     else:
         lines.append("Shapes (B, C, H, W) as planned (smoke check skipped)")
@@ -69,6 +73,11 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
         lines.append("Check        skipped (--no-smoke)")
     if gen.files:
         lines.append("Files        " + "\n             ".join(_relative(p) for p in gen.files))
+        if "train.py" in gen.contents:
+            where = _relative(gen.files[0].parent)
+            lines.append(
+                f"Next         cd {where} && python train.py   (tests: python -m pytest test_model.py)"
+            )
     return "\n".join(lines)
 
 

@@ -20,20 +20,21 @@ from __future__ import annotations
 import ast
 import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import merge3
 import yaml
 
-from .answers import ANSWERS_FILE, answers, dump_answers, source_digest
+from .answers import ANSWERS_FILE, read_project_record, source_digest
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .errors import PlugscaffoldError, SpecError, TargetError
 from .files import staging
 from .inline import index
 from .pipeline import Generated, generate
+from .project import project_files
 from .render import format_code, render_model
 from .smoke import Check
 from .spec import make_spec
@@ -67,13 +68,17 @@ def read_answers(directory: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path} is corrupted ({str(exc).splitlines()[0]}); restore it from version control") from None
+        raise SpecError(
+            f"{path} is corrupted ({str(exc).splitlines()[0]}); restore it from version control"
+        ) from None
     required = {"name": str, "options": dict, "parameters": (int, type(None)), "modules": dict}
     if not isinstance(data, dict):
         raise SpecError(f"{path} is corrupted (not a mapping); restore it from version control")
     for key, kind in required.items():
         if not isinstance(data.get(key), kind):
-            raise SpecError(f"{path} is corrupted ('{key}' is missing or malformed); restore it from version control")
+            raise SpecError(
+                f"{path} is corrupted ('{key}' is missing or malformed); restore it from version control"
+            )
     return data
 
 
@@ -81,10 +86,11 @@ def update(
     directory: str | Path,
     changes: Mapping[str, Any],
     *,
-    check: Check = Check(),
+    check: Check | None = None,
     smoke: bool = True,
     dry_run: bool = False,
     upgrade_modules: bool = False,
+    project: bool = False,
     catalog: Catalog | None = None,
 ) -> Updated:
     """Regenerate ``directory`` with ``changes`` applied; see the module docstring."""
@@ -96,11 +102,31 @@ def update(
         old_spec = make_spec(catalog, name, recorded["options"])
     except PlugscaffoldError as exc:
         raise SpecError(f"{directory / ANSWERS_FILE} records options this catalog rejects: {exc}") from None
-    base = {"model.py": render_model(make_plan(old_spec, catalog), catalog, recorded["parameters"])}
+    old_plan = make_plan(old_spec, catalog)
+    base = {"model.py": render_model(old_plan, catalog, recorded["parameters"])}
+    record = recorded.get("project")
+    if record is not None:
+        try:
+            project_check, measured = read_project_record(record)
+        except ValueError as exc:
+            raise SpecError(
+                f"{directory / ANSWERS_FILE} is corrupted ({exc}); restore it from version control"
+            ) from None
+        base.update(project_files(old_plan, catalog, measured, project_check))
+        check = check or replace(project_check, timeout=Check().timeout)  # the project keeps its image size
+    check = check or Check()
 
     options = {**recorded["options"], **{k: v for k, v in changes.items() if v is not None}}
-    gen = generate(name, options, check=check, smoke=smoke, write=False, catalog=catalog)
-    new = {"model.py": gen.source}
+    gen = generate(
+        name,
+        options,
+        check=check,
+        smoke=smoke,
+        write=False,
+        project=project or record is not None,
+        catalog=catalog,
+    )
+    new = {relative: text for relative, text in gen.contents.items() if relative != ANSWERS_FILE}
 
     changed_modules = [
         key for key, digest in recorded["modules"].items()
@@ -109,6 +135,7 @@ def update(
     merged, conflicts, changed, diffs = {}, [], [], []
     for relative, new_text in new.items():
         path = directory / relative
+        base.setdefault(relative, "")  # a file the update adds (--project on a model-only project)
         yours = path.read_text(encoding="utf-8") if path.exists() else base[relative]
         if upgrade_modules:
             yours = _upgrade_classes(yours, [c for k in changed_modules for c in catalog.entries[k].classes])
@@ -127,7 +154,7 @@ def update(
     if dry_run:
         return result
     contents = dict(merged)
-    contents[ANSWERS_FILE] = dump_answers(answers(gen.plan, catalog, gen.smoke.parameters if gen.smoke else None))
+    contents[ANSWERS_FILE] = gen.contents[ANSWERS_FILE]
     with staging(directory) as stage:
         for relative, text in contents.items():
             (stage / relative).parent.mkdir(parents=True, exist_ok=True)

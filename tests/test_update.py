@@ -27,7 +27,11 @@ def user_edits(project):
     """The corpus: a comment, a hyper-parameter, a method, an import, a new file."""
     model = project / "model.py"
     edit(model, "class UNet(nn.Module):", "# Baseline for experiment 3 (seed 7).\nclass UNet(nn.Module):")
-    edit(model, "self.enc1_attn = SqueezeExcite(16, reduction=16)", "self.enc1_attn = SqueezeExcite(16, reduction=4)")
+    edit(
+        model,
+        "self.enc1_attn = SqueezeExcite(16, reduction=16)",
+        "self.enc1_attn = SqueezeExcite(16, reduction=4)",
+    )
     edit(model, "import torch\n", "import torch\nimport torch.utils.checkpoint\n")
     model.write_text(model.read_text() + "\n    def encoder_parameters(self) -> int:\n        return 42\n")
     (project / "notes.md").write_text("my notes\n")
@@ -56,7 +60,11 @@ def test_a_slot_change_keeps_every_user_edit(project, run_cli, tmp_path):
 
 
 def test_an_edit_on_a_line_the_update_changes_gives_markers_with_both_versions(project, run_cli):
-    edit(project / "model.py", "DySample(32, scale=2, style=\"lp\", groups=4", "DySample(32, scale=2, style=\"lp\", groups=8")
+    edit(
+        project / "model.py",
+        'DySample(32, scale=2, style="lp", groups=4',
+        'DySample(32, scale=2, style="lp", groups=8',
+    )
     result = run_cli("update", "proj", "--up", "bilinear", "--no-smoke")
     assert result.code == 1
     assert "conflicts in model.py" in result.err and len(result.err.splitlines()) == 1
@@ -103,7 +111,11 @@ def test_a_changed_catalog_implementation_is_kept_unless_asked(project, run_cli,
     # Simulate a project generated with an older SqueezeExcite: its recorded digest differs
     # and the file carries the old code (here: an extra comment line in the class).
     model = project / "model.py"
-    edit(model, "class SqueezeExcite(nn.Module):\n", "class SqueezeExcite(nn.Module):\n    # old implementation\n")
+    edit(
+        model,
+        "class SqueezeExcite(nn.Module):\n",
+        "class SqueezeExcite(nn.Module):\n    # old implementation\n",
+    )
     answers = project / ".plugscaffold.yml"
     data = yaml.safe_load(answers.read_text())
     data["modules"]["attn/se"] = "000000000000"
@@ -121,3 +133,49 @@ def test_a_changed_catalog_implementation_is_kept_unless_asked(project, run_cli,
     assert upgraded.code == 0, upgraded.err
     assert "Upgraded     attn/se" in upgraded.out
     assert "# old implementation" not in model.read_text()
+
+
+def test_a_training_project_is_updated_file_by_file_and_keeps_its_image_size(run_cli, tmp_path):
+    result = run_cli("new", "seg", "--width", "8", "--depth", "2", "--size", "32", "--project")
+    assert result.code == 0, result.err
+    seg = tmp_path / "seg"
+    recorded = yaml.safe_load((seg / ".plugscaffold.yml").read_text())
+    assert recorded["command"].endswith("--project --size 32")
+    assert recorded["project"]["check"] == {"height": 32, "width": 32, "batch": 2}
+    assert recorded["project"]["measured"]["parameters"] == recorded["parameters"]
+    edit(seg / "train.py", "import argparse\n", "import argparse  # reviewed by the TA\n")
+    (seg / "README.md").write_text((seg / "README.md").read_text() + "\n## My results\n\nDice 0.93\n")
+
+    result = run_cli("update", "seg", "--up", "bilinear")  # no --size: the project keeps 32x32
+    assert result.code == 0, result.err
+    assert "import argparse  # reviewed by the TA" in (seg / "train.py").read_text()
+    readme = (seg / "README.md").read_text()
+    assert readme.endswith("## My results\n\nDice 0.93\n") and "<<<<<<<" not in readme
+    assert "--up bilinear" in readme  # the update reached the README too
+    assert "InterpolateUp" in (seg / "architecture.svg").read_text()
+    updated = yaml.safe_load((seg / ".plugscaffold.yml").read_text())
+    assert updated["options"]["up"] == "bilinear"
+    assert updated["project"]["check"]["height"] == 32
+    assert updated["project"]["measured"]["shapes"]["up1"] == [2, 8, 32, 32]
+
+
+def test_update_project_adds_the_training_files_to_a_model_only_project(project, run_cli):
+    result = run_cli("update", "proj", "--project", "--no-smoke")
+    assert result.code == 0, result.err
+    for name in ("train.py", "data.py", "test_model.py", "README.md", "requirements.txt", "architecture.svg"):
+        assert (project / name).is_file(), name
+    assert "project" in yaml.safe_load((project / ".plugscaffold.yml").read_text())
+
+
+def test_a_corrupted_project_record_is_one_line_and_changes_nothing(run_cli, tmp_path):
+    assert (
+        run_cli("new", "seg", "--width", "8", "--depth", "2", "--size", "32", "--project", "--no-smoke").code
+        == 0
+    )
+    answers_file = tmp_path / "seg" / ".plugscaffold.yml"
+    answers_file.write_text(answers_file.read_text().replace("    height: 32\n", ""))
+    before = tree(tmp_path / "seg")
+    snapshot = {p: (tmp_path / "seg" / p).read_bytes() for p in before if (tmp_path / "seg" / p).is_file()}
+    result = run_cli("update", "seg", "--up", "bilinear")
+    assert result.code == 1 and "corrupted" in result.err and len(result.err.strip().splitlines()) == 1
+    assert {p: (tmp_path / "seg" / p).read_bytes() for p in snapshot} == snapshot

@@ -1,0 +1,299 @@
+"""`--project`: the training project beside model.py runs, resumes, scales and tests itself."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import torch
+
+from plugscaffold.catalog import load_catalog
+from plugscaffold.pipeline import generate
+from plugscaffold.project import project_files
+from plugscaffold.smoke import Check
+
+pytestmark = pytest.mark.slow
+
+# Small and fast: 3 steps of a global batch of 4 at 32x32, 8 validation images.
+TRAIN = ["--epochs", "1", "--steps-per-epoch", "3", "--size", "32", "--batch-size", "4", "--val-samples", "8"]
+FILES = {"train.py", "data.py", "test_model.py", "README.md", "requirements.txt", "architecture.svg"}
+# One thread per process: on a 2-core machine two torchrun workers with 2 threads each
+# oversubscribe the cores (torchrun itself sets OMP_NUM_THREADS=1 for its workers).
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def write_project(directory: Path, options: dict, smoke: bool = True) -> Path:
+    gen = generate("p", options, write=False, smoke=smoke, check=Check(32, 32, 1))
+    files = project_files(gen.plan, load_catalog(), gen.smoke, gen.check)
+    assert set(files) == FILES
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.py").write_text(gen.source, encoding="utf-8")
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return write_project(tmp_path_factory.mktemp("project") / "p", {"width": 8, "depth": 2})
+
+
+def run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        args, cwd=cwd, env=ENV, check=False, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def rows(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def load_module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the files --------------------------------------------------------------------------
+
+
+def test_python_files_are_black_clean_and_pyflakes_clean(project):
+    names = ["train.py", "data.py", "test_model.py"]
+    black = subprocess.run(
+        [sys.executable, "-m", "black", "--check", *names],
+        cwd=project,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert black.returncode == 0, black.stderr
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "F", "--no-cache", *names],
+        cwd=project,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout
+
+
+def test_requirements_are_only_torch_and_pytest(project):
+    lines = [line.strip() for line in (project / "requirements.txt").read_text().splitlines()]
+    assert [line for line in lines if line and not line.startswith("#")] == ["torch>=2.1,<3", "pytest"]
+
+
+def test_project_generation_does_not_import_torch(tmp_path):
+    code = (
+        "import sys; from plugscaffold.pipeline import generate; "
+        "from plugscaffold.project import project_files; from plugscaffold.catalog import load_catalog; "
+        "gen = generate('p', {'width': 8, 'depth': 2}, write=False, smoke=False); "
+        "files = project_files(gen.plan, load_catalog(), None, gen.check); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; print(len(files))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, check=False, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "6"
+
+
+def test_readme_has_commands_citations_costs_and_a_mermaid_diagram_of_every_layer(tmp_path):
+    gen = generate(
+        "p",
+        {"depth": 2, "width": 32, "down": "hwd", "up": "dysample", "skip": "eff"},
+        write=False,
+        smoke=False,
+    )
+    readme = project_files(gen.plan, load_catalog(), None, gen.check)["README.md"]
+    for text in ["python train.py", "python -m pytest -q", "torchrun --standalone --nproc_per_node 2 train.py",
+                 "--resume", "![architecture](architecture.svg)", "Pattern Recognition 2023",
+                 "https://github.com/tiny-smart/dysample", "Not measured"]:  # fmt: skip
+        assert text in readme, text
+    mermaid = re.search(r"```mermaid\n(.*?)```", readme, re.DOTALL)
+    assert mermaid and mermaid.group(1).startswith("flowchart TD")
+    diagram = mermaid.group(1)
+    for layer in gen.plan.layers:
+        assert re.search(rf"^    {layer.attr}\[", diagram, re.MULTILINE), layer.attr
+    edges = re.findall(r'^    (\w+) (-->|-\.->)\|"(L\d+ · \d+ ch · [\d/]+)"\| (\w+)$', diagram, re.MULTILINE)
+    assert len(edges) == sum(len(layer.inputs) for layer in gen.plan.layers) + 1  # + head -> logits
+    assert ("enc1", "-.->", "L0 · 32 ch · 1", "fuse1") in edges  # a skip edge, dashed
+    assert ("down2", "-->", "L2 · 64 ch · 1/4", "bottleneck") in edges
+
+
+def test_readme_reports_parameters_and_flops_from_the_smoke_check(project):
+    readme = (project / "README.md").read_text()
+    header = re.search(r"Parameters: ([\d,]+)", (project / "model.py").read_text()).group(1)
+    assert f"| parameters | {header} (" in readme
+    assert "FLOPs at batch 1, 32x32" in readme
+
+
+def test_svg_parses_and_draws_every_layer_and_skip(project):
+    root = ET.parse(project / "architecture.svg").getroot()
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    titles = {t.text for t in root.findall("svg:g[@id='layers']/svg:g/svg:text", ns)}
+    for attr in ["input", "enc1", "down1", "enc2", "down2", "bottleneck", "up2", "fuse2", "dec2",
+                 "up1", "fuse1", "dec1", "head", "logits"]:  # fmt: skip
+        assert attr in titles, attr
+    lines = root.findall("svg:g[@id='edges']/svg:line", ns)
+    assert len(lines) == 15  # 13 main-path edges + 2 skips
+    assert len([line for line in lines if line.get("stroke-dasharray")]) == 2
+
+
+# --- training ---------------------------------------------------------------------------
+
+
+def test_train_writes_checkpoints_and_csv_and_resume_continues(project):
+    out = project / "runs_resume"
+    first = run([sys.executable, "train.py", *TRAIN, "--out", str(out)], project)
+    assert "epochs 1..1" in first.stdout
+    assert {"last.pt", "best.pt", "metrics.csv", "steps.csv"} <= {p.name for p in out.iterdir()}
+    assert [r["epoch"] for r in rows(out / "metrics.csv")] == ["1"]
+    assert set(rows(out / "metrics.csv")[0]) == {
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_dice",
+        "val_iou",
+        "lr",
+        "seconds",
+    }
+
+    # The checkpoint's "model" is a plain state_dict of the class in model.py.
+    model = load_module(project / "model.py", "project_model_for_resume").UNet()
+    state = torch.load(out / "last.pt", weights_only=True)
+    model.load_state_dict(state["model"])
+    assert state["epoch"] == 1 and state["step"] == 3
+
+    second = run(
+        [sys.executable, "train.py", *TRAIN, "--epochs", "2", "--resume", "--out", str(out)], project
+    )
+    assert "epochs 2..2" in second.stdout
+    assert [r["epoch"] for r in rows(out / "metrics.csv")] == ["1", "2"]
+    assert [r["step"] for r in rows(out / "steps.csv")] == ["1", "2", "3", "4", "5", "6"]
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["step"] == 6
+    assert state["optimizer"]["state"][0]["step"] == 6  # the optimizer state was restored, not restarted
+
+
+def test_resume_without_a_checkpoint_is_one_clear_line(project):
+    proc = subprocess.run(
+        [sys.executable, "train.py", *TRAIN, "--resume", "--out", "nowhere"],
+        cwd=project,
+        env=ENV,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "train.py: error: --resume: there is no checkpoint nowhere/last.pt" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def torchrun(project: Path, out: str, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    return run([*command, "train.py", *TRAIN, "--seed", "1", "--out", out, *extra], project, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def single_and_ddp(project):
+    single = run([sys.executable, "train.py", *TRAIN, "--seed", "1", "--out", "single"], project)
+    ddp = torchrun(project, "ddp")
+    return project / "single", project / "ddp", single, ddp
+
+
+def test_torchrun_two_cpu_processes_log_once_and_write_one_set_of_checkpoints(single_and_ddp):
+    _, ddp, _, proc = single_and_ddp
+    assert "training segmentation on cpu (2 processes)" in proc.stdout
+    assert proc.stdout.count("epoch 1/1") == 1  # only rank 0 prints
+    assert sorted(p.name for p in ddp.iterdir()) == ["best.pt", "last.pt", "metrics.csv", "steps.csv"]
+    assert len(rows(ddp / "metrics.csv")) == 1 and len(rows(ddp / "steps.csv")) == 3
+    state = torch.load(ddp / "last.pt", weights_only=True)
+    assert not any(key.startswith("module.") for key in state["model"])  # unwrapped from DDP
+
+
+def test_ddp_loss_equals_the_single_process_loss_on_the_same_global_batch(single_and_ddp):
+    # Same seed and global batch 4: one process takes all 4 samples, each of 2 processes
+    # takes 2 of the same 4. BatchNorm is synchronised, so every step's global-batch loss
+    # (and hence the averaged gradient and the next step) agrees to float precision.
+    single, ddp, _, _ = single_and_ddp
+    one = [float(r["loss"]) for r in rows(single / "steps.csv")]
+    two = [float(r["loss"]) for r in rows(ddp / "steps.csv")]
+    assert len(one) == len(two) == 3
+    assert two == pytest.approx(one, abs=1e-5)
+    assert float(rows(ddp / "metrics.csv")[0]["val_dice"]) == pytest.approx(
+        float(rows(single / "metrics.csv")[0]["val_dice"]), abs=1e-4
+    )
+
+
+def test_without_sync_batchnorm_the_ddp_loss_differs_so_the_comparison_is_sensitive(single_and_ddp):
+    single, _, _, _ = single_and_ddp
+    project = single.parent
+    torchrun(project, "ddp_local_bn", "--no-sync-bn")
+    one = float(rows(single / "steps.csv")[0]["loss"])
+    local = float(rows(project / "ddp_local_bn" / "steps.csv")[0]["loss"])
+    assert abs(local - one) > 1e-4  # per-process BatchNorm statistics over 2 samples, not 4
+
+
+# --- the project's own tests and data ----------------------------------------------------
+
+
+def test_the_projects_own_pytest_passes_without_plugscaffold(project):
+    # plugscaffold is importable in this environment; make any import of it fail.
+    code = (
+        "import sys; sys.modules['plugscaffold'] = None; import pytest; "
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'test_model.py']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=ENV,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"\b6 passed\b", proc.stdout), proc.stdout  # none skipped: the header has a count
+
+
+def test_synthetic_labels_are_shape_kinds_and_folder_errors_are_clear(project, tmp_path):
+    data = load_module(project / "data.py", "project_data_for_test")
+    seg = data.SyntheticShapes(16, (32, 32), 3, 4, "segmentation", seed=0)
+    labels = torch.cat([seg[i][1].flatten() for i in range(16)]).unique().tolist()
+    assert labels == [0, 1, 2, 3]  # background + circle, rectangle, triangle
+    assert torch.equal(seg[5][0], seg[5][0])
+    cls = data.SyntheticShapes(12, (32, 32), 1, 2, "classification", seed=0)
+    assert {int(cls[i][1]) for i in range(12)} == {0, 1} and cls[0][0].shape == (1, 32, 32)
+
+    options = {
+        "size": (32, 32),
+        "in_channels": 3,
+        "classes": 2,
+        "train_samples": 4,
+        "val_samples": 4,
+        "seed": 0,
+    }
+    with pytest.raises(data.DataError, match="masks does not exist"):
+        (tmp_path / "images").mkdir()
+        (tmp_path / "images" / "a.png").write_bytes(b"")
+        data.make_datasets("segmentation", tmp_path, **options)
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "b.png").write_bytes(b"")
+    with pytest.raises(
+        data.DataError, match=r"1 image\(s\) in .*images have no mask with the same name in .*masks: a"
+    ):
+        data.make_datasets("segmentation", tmp_path, **options)
+    with pytest.raises(data.DataError, match="no such folder"):
+        data.make_datasets("segmentation", tmp_path / "missing", **options)
