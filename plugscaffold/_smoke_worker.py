@@ -1,7 +1,9 @@
 """Smoke check of one generated model file; runs in a subprocess, prints one JSON object.
 
 Run as a script (``python _smoke_worker.py REQUEST``): it imports only the standard
-library, torch and the model file, so it also proves the file is standalone.
+library, torch and the model file, so it also proves the file is standalone. With ``-`` as
+the request it imports torch first and then reads the request from stdin, so that a caller
+can start it while the model file is still being generated.
 """
 
 import importlib.util
@@ -28,7 +30,10 @@ def measure_on_meta(path, class_name, shape):
         x = torch.empty(shape)
     with FlopCounterMode(display=False) as counter:
         model(x)
-    return {"parameters": sum(p.numel() for p in model.parameters()), "forward_flops": int(counter.get_total_flops())}
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "forward_flops": int(counter.get_total_flops()),
+    }
 
 
 def check(request):
@@ -65,7 +70,9 @@ def check(request):
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0], "layer": where}
     seconds = time.perf_counter() - started
     no_grad = [n for n, p in model.named_parameters() if p.grad is None]
-    bad_grad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    bad_grad = [
+        n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()
+    ]
     shape = (request["batch"], request["in_channels"], request["height"], request["width"])
     baseline = request.get("baseline")
     return {
@@ -84,8 +91,21 @@ def check(request):
     }
 
 
+def warm_up():
+    """Import torch and use the FLOP counter once: its first use imports torch._dynamo (~1 s)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False):
+        torch.nn.functional.linear(torch.ones(1, 1), torch.ones(1, 1))
+
+
 def main():
-    request = json.loads(sys.argv[1])
+    if sys.argv[1] == "-":
+        warm_up()  # the slow part, done while the caller still renders
+        request = json.loads(sys.stdin.read())
+    else:
+        request = json.loads(sys.argv[1])
     try:
         result = check(request)
     except Exception as exc:  # import or construction failed

@@ -218,7 +218,7 @@ _PARAM_KEYS = {"type", "default", "choices", "min", "max", "help"}
 _SLOT_KEYS = {"help", "default", "inputs", "scale", "hook"}
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml parses 5x faster
     """A SafeLoader that rejects a key given twice in one mapping."""
 
     def construct_mapping(self, node, deep=False):  # type: ignore[override]

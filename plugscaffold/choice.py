@@ -33,7 +33,9 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def resolve_choice(catalog: Catalog, slot: str, text: str, where: str) -> tuple[Entry | None, tuple[tuple[str, Any], ...], str]:
+def resolve_choice(
+    catalog: Catalog, slot: str, text: str, where: str
+) -> tuple[Entry | None, tuple[tuple[str, Any], ...], str]:
     """The entry (None for 'none'), the validated non-default overrides, and the canonical text."""
     name, raw = parse_choice(text, slot)
     entry = catalog.lookup(slot, name)

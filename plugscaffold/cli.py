@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+from contextlib import nullcontext
 from typing import Sequence
 
 from . import __version__
@@ -17,7 +18,7 @@ from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
 from .compose import __doc__ as COMPOSITION_HELP
 from .errors import PlugscaffoldError, SpecError
-from .smoke import Check
+from .smoke import Check, SmokeWorker
 from .spec import PLACED_SLOT, POSITIONS
 
 EXAMPLES = """\
@@ -216,20 +217,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
-    from .pipeline import generate
-    from .report import format_report
+    # Started first, the check's subprocess imports torch while this one imports the rest.
+    with SmokeWorker() if not args.no_smoke else nullcontext() as worker:
+        from .pipeline import generate
+        from .report import format_report
 
-    gen = generate(
-        args.name,
-        model_options(args, catalog),
-        parent=args.dir,
-        check=make_check(args),
-        smoke=not args.no_smoke,
-        write=not args.stdout,
-        force=args.force,
-        project=args.project and not args.stdout,
-        catalog=catalog,
-    )
+        gen = generate(
+            args.name,
+            model_options(args, catalog),
+            parent=args.dir,
+            check=make_check(args),
+            smoke=not args.no_smoke,
+            write=not args.stdout,
+            force=args.force,
+            project=args.project and not args.stdout,
+            catalog=catalog,
+            worker=worker,
+        )
     if args.stdout:
         sys.stdout.write(gen.source)
         print(format_report(gen, catalog), file=sys.stderr)

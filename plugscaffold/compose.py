@@ -88,7 +88,9 @@ def _wrap(node: Node, kinds: tuple[type, ...]) -> str:
     return f"({render(node)})" if isinstance(node, kinds) else render(node)
 
 
-def parse_placement(text: str, catalog: Catalog, positions: dict[str, str], default: tuple[str, ...]) -> Placement | None:
+def parse_placement(
+    text: str, catalog: Catalog, positions: dict[str, str], default: tuple[str, ...]
+) -> Placement | None:
     """Parse one ``--attn`` value; None for 'none'."""
     body, at, where = str(text).partition("@")
     if body.strip() == NONE and not at:
@@ -114,7 +116,9 @@ class _Parser:
         while index < len(body):
             match = _TOKEN.match(body, index)
             if not match or match.end() == index:
-                raise SpecError(f"--attn {text}: unexpected '{body[index:].strip()[:1]}' at character {index + 1}; {USAGE}")
+                raise SpecError(
+                    f"--attn {text}: unexpected '{body[index:].strip()[:1]}' at character {index + 1}; {USAGE}"
+                )
             kind = "name" if match.group("name") else "op"
             self.tokens.append((kind, match.group(kind)))
             index = match.end()
@@ -140,7 +144,11 @@ class _Parser:
         node = self.serial()
         if self.peek() == "^":
             self.take()
-            merge = self.merge(builtin=False) if self.pos < len(self.tokens) and self.tokens[self.pos][0] == "name" else None
+            merge = (
+                self.merge(builtin=False)
+                if self.pos < len(self.tokens) and self.tokens[self.pos][0] == "name"
+                else None
+            )
             node = Residual(node, merge)
         return node
 
@@ -161,7 +169,9 @@ class _Parser:
             self.take()
             merge = self.merge(builtin=True)
             if len(branches) == 1:
-                raise SpecError(f"--attn {self.text}: '~{merge.text}' merges parallel branches (a/b~{merge.text})")
+                raise SpecError(
+                    f"--attn {self.text}: '~{merge.text}' merges parallel branches (a/b~{merge.text})"
+                )
         return branches[0] if len(branches) == 1 else Parallel(tuple(branches), merge)
 
     def atom(self) -> Node:
@@ -191,4 +201,6 @@ class _Parser:
         return entry.name, text
 
 
-USAGE = "write e.g. se, se+cbam (serial), se/cbam (parallel, summed), se/cbam~cat, se+cbam^ (residual), msca@down"
+USAGE = (
+    "write e.g. se, se+cbam (serial), se/cbam (parallel, summed), se/cbam~cat, se+cbam^ (residual), msca@down"
+)

@@ -50,7 +50,9 @@ def _generate(name: str, frozen: tuple, size: str, smoke: bool):
     from .smoke import Check
 
     height, width = parse_size(size)
-    return generate(name, dict(frozen), check=Check(height, width), smoke=smoke, write=False, catalog=_catalog())
+    return generate(
+        name, dict(frozen), check=Check(height, width), smoke=smoke, write=False, catalog=_catalog()
+    )
 
 
 @pass_context
@@ -58,7 +60,9 @@ def plugscaffold_file(context: Any, path: str) -> str:
     """The text of one project file, generated from the answers in ``context``."""
     options = copier_options(context, _catalog())
     frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
-    gen = _generate(context["name"], frozen, str(context.get("size", "256")), bool(context.get("smoke", True)))
+    gen = _generate(
+        context["name"], frozen, str(context.get("size", "256")), bool(context.get("smoke", True))
+    )
     return gen.contents[path]
 
 

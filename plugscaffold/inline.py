@@ -38,6 +38,7 @@ def index(directory: Path = MODULES_DIR) -> Mapping[str, Definition]:
             continue
         text = path.read_text(encoding="utf-8")
         tree = ast.parse(text, filename=str(path))
+        lines = text.splitlines(keepends=True)
         bound = _import_bindings(tree)
         for node in tree.body:
             if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
@@ -49,11 +50,18 @@ def index(directory: Path = MODULES_DIR) -> Mapping[str, Definition]:
                 found[node.name] = Definition(
                     name=node.name,
                     file=path.name,
-                    source=ast.get_source_segment(text, node, padded=False) or "",
+                    source=_segment(lines, node),
                     uses=uses,
                     bindings=bound,
                 )
     return found
+
+
+def _segment(lines: list[str], node: ast.stmt) -> str:
+    """The source of a top-level ``node``, as ``ast.get_source_segment`` gives it, without
+    splitting the file again for every definition."""
+    last = lines[node.end_lineno - 1].encode("utf-8")[: node.end_col_offset].decode("utf-8")
+    return "".join(lines[node.lineno - 1 : node.end_lineno - 1]) + last
 
 
 def _import_bindings(tree: ast.Module) -> dict[str, str]:

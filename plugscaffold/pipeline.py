@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -13,7 +14,7 @@ from .files import check_target, commit, staging
 from .plan import Plan
 from .project import project_files
 from .render import render_model, with_parameters
-from .smoke import Check, SmokeResult, run_smoke
+from .smoke import Check, SmokeResult, SmokeWorker
 from .spec import Spec, make_spec
 
 
@@ -40,22 +41,28 @@ def generate(
     force: bool = False,
     project: bool = False,
     catalog: Catalog | None = None,
+    worker: SmokeWorker | None = None,
 ) -> Generated:
     """Generate project ``name`` under ``parent``; nothing is written unless all steps pass.
 
     ``project`` adds the training project around model.py (train.py, data.py, tests, README).
+    ``worker``, a SmokeWorker started earlier (the CLI starts one before it parses options),
+    runs the check; one is started here otherwise. It is closed either way.
     """
     catalog = catalog or load_catalog()
     spec = make_spec(catalog, name, options)
     plan = make_plan(spec, catalog)
     target = check_target(Path(parent), name, force) if write else None
-    source = render_model(plan, catalog)
     result = None
-    with staging(target.parent if target else None) as stage:
+    # The check's subprocess imports torch while this process renders.
+    if smoke and worker is None:
+        worker = SmokeWorker()
+    with staging(target.parent if target else None) as stage, worker or nullcontext():
+        source = render_model(plan, catalog)
         if smoke:
             (stage / "model.py").write_text(source, encoding="utf-8")
             baseline = _baseline(spec, catalog, stage)
-            result = run_smoke(stage / "model.py", plan, check, baseline)
+            result = worker.run(stage / "model.py", plan, check, baseline)
             source = with_parameters(source, result.parameters)
         record = project_record(check, result) if project else None
         contents = {

@@ -34,19 +34,25 @@ def environment() -> SandboxedEnvironment:
 
 def render_model(plan: Plan, catalog: Catalog, parameters: int | None = None) -> str:
     """The complete, black-formatted model.py for ``plan``."""
-    hooks = {hook.name: inline.hook_source(hook.name, hook.code, _hook_doc(hook, catalog)) for hook in plan.hooks}
+    hooks = {
+        hook.name: inline.hook_source(hook.name, hook.code, _hook_doc(hook, catalog)) for hook in plan.hooks
+    }
     sources, imports = inline.collect(plan.class_names, provided=hooks)
     imports = inline.sort_imports([*imports, *BASE_IMPORTS])
-    text = environment().get_template(f"{plan.spec.arch}/model.py.jinja").render(
-        project=plan.spec.name,
-        plan=plan,
-        version=__version__,
-        catalog_version=catalog.version,
-        command=plan.spec.command(catalog),
-        parameters=UNCOUNTED,
-        plugins=[_plugin_line(entry) for entry in chosen_plugins(plan, catalog)],
-        imports=imports,
-        sources=sources,
+    text = (
+        environment()
+        .get_template(f"{plan.spec.arch}/model.py.jinja")
+        .render(
+            project=plan.spec.name,
+            plan=plan,
+            version=__version__,
+            catalog_version=catalog.version,
+            command=plan.spec.command(catalog),
+            parameters=UNCOUNTED,
+            plugins=[_plugin_line(entry) for entry in chosen_plugins(plan, catalog)],
+            imports=imports,
+            sources=sources,
+        )
     )
     return with_parameters(format_code(text), parameters)
 

@@ -16,7 +16,9 @@ SCALE = {0.5: "/2", 1: "x1", 2: "x2"}
 
 def format_list(catalog: Catalog, slot: str | None = None) -> str:
     if slot is not None and slot not in catalog.slots:
-        raise SpecError(f"unknown slot '{slot}'{did_you_mean(slot, catalog.slots)}; slots: {', '.join(catalog.slots)}")
+        raise SpecError(
+            f"unknown slot '{slot}'{did_you_mean(slot, catalog.slots)}; slots: {', '.join(catalog.slots)}"
+        )
     rows = [["name", "slot", "title", "year", "parameters"]]
     for entry in catalog.entries.values():
         if slot in (None, entry.slot):
@@ -45,7 +47,9 @@ def _show(catalog: Catalog, entry: Entry) -> str:
     if entry.paper:
         p = entry.paper
         ids = [f"doi:{p['doi']}" if p.get("doi") else "", f"arXiv:{p['arxiv']}" if p.get("arxiv") else ""]
-        lines.append(f"  paper        {p['title']}. {entry.citation}. {' '.join(i for i in ids if i)}".rstrip())
+        lines.append(
+            f"  paper        {p['title']}. {entry.citation}. {' '.join(i for i in ids if i)}".rstrip()
+        )
     if entry.code:
         lines.append(f"  code         {entry.code} (licence: {entry.license or 'not stated'})")
     lines.append(
@@ -53,14 +57,20 @@ def _show(catalog: Catalog, entry: Entry) -> str:
         f"output channels = {c.channels}"
     )
     if c.align == "equal":
-        lines.append("               inputs must have equal channels (the plan inserts a 1x1 projection otherwise)")
+        lines.append(
+            "               inputs must have equal channels (the plan inserts a 1x1 projection otherwise)"
+        )
     for constraint in c.constraints:
         lines.append(f"  constraint   {constraint.check}: {constraint.reason}")
     if entry.params:
         lines.append(f"  hyper-parameters (--{entry.slot} {entry.name}:KEY=VALUE,...)")
         rows = []
         for p in entry.params.values():
-            limits = f"one of {', '.join(map(str, p.choices))}" if p.choices else (f">= {p.min}" if p.min is not None else "")
+            limits = (
+                f"one of {', '.join(map(str, p.choices))}"
+                if p.choices
+                else (f">= {p.min}" if p.min is not None else "")
+            )
             rows.append([p.name, p.type, repr(p.default), limits, p.help])
         lines += table(rows, indent="    ")
     for ref in entry.reference:

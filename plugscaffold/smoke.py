@@ -61,29 +61,52 @@ def _request(path: Path, plan: Plan, check: Check, baseline: Path | None = None)
     }
 
 
-def run_smoke(path: Path, plan: Plan, check: Check, baseline: Path | None = None) -> SmokeResult:
-    """Check the model file at ``path`` in a subprocess; raise SmokeError (one line) on failure.
+class SmokeWorker:
+    """The check's subprocess, started early: it imports torch while the model is rendered.
 
-    ``baseline``, a model file of the default architecture at the same size, is measured
-    too (on the meta device) for the report's before/after comparison.
+    ``run`` sends the request and waits for the result; ``close`` stops a worker that is not
+    needed (generation failed before the check). Use as a context manager.
     """
-    request = _request(path, plan, check, baseline)
-    try:
-        proc = subprocess.run(
-            [sys.executable, str(WORKER), json.dumps(request)],
-            capture_output=True,
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER), "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=check.timeout,
         )
-    except subprocess.TimeoutExpired:
-        raise SmokeError(
-            f"smoke check timed out after {check.timeout:g} s; use a smaller --size or a larger --timeout"
-        ) from None
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SmokeError(f"smoke check crashed (exit {proc.returncode}): {last}")
-    return _verify(json.loads(lines[-1]), plan, check)
+
+    def run(self, path: Path, plan: Plan, check: Check, baseline: Path | None = None) -> SmokeResult:
+        """Check the model file at ``path``; raise SmokeError (one line) on failure.
+
+        ``baseline``, a model file of the default architecture at the same size, is measured
+        too (on the meta device) for the report's before/after comparison.
+        """
+        request = json.dumps(_request(path, plan, check, baseline))
+        try:
+            stdout, stderr = self.proc.communicate(request, timeout=check.timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise SmokeError(
+                f"smoke check timed out after {check.timeout:g} s; use a smaller --size or a larger --timeout"
+            ) from None
+        lines = stdout.strip().splitlines()
+        if self.proc.returncode != 0 or not lines:
+            last = (stderr.strip().splitlines() or ["no output"])[-1]
+            raise SmokeError(f"smoke check crashed (exit {self.proc.returncode}): {last}")
+        return _verify(json.loads(lines[-1]), plan, check)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+    def __enter__(self) -> "SmokeWorker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def run_smoke_here(path: Path, plan: Plan, check: Check) -> SmokeResult:

@@ -14,6 +14,7 @@ from ..compose import Leaf, render
 from ..plan import Hook, Layer, Plan, Shape, compose, hook_code, params_of, place
 from ..spec import Spec
 
+
 def plan(spec: Spec, catalog: Catalog) -> Plan:
     widths = [spec.width * 2**i for i in range(spec.depth + 1)]
     chosen = {slot: params_of(spec, catalog, slot) for slot in catalog.slots if slot != "attn"}
@@ -21,26 +22,56 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     placed = {position: p.expr for p in spec.attn for position in p.positions}
     layers: list[Layer] = []
 
-    def add(slot: str, attr: str, stage: str, inputs: tuple[str, ...], output: str, level: int, **channels: int) -> int:
+    def add(
+        slot: str, attr: str, stage: str, inputs: tuple[str, ...], output: str, level: int, **channels: int
+    ) -> int:
         entry, params = chosen[slot]
         put = place(entry, params, where=f"{slot} slot at {stage}", **channels)
-        layers.append(Layer(attr, put.code, stage, inputs, output, Shape(put.out_channels, level), _label(put.code), (entry,)))
+        layers.append(
+            Layer(
+                attr,
+                put.code,
+                stage,
+                inputs,
+                output,
+                Shape(put.out_channels, level),
+                _label(put.code),
+                (entry,),
+            )
+        )
         return put.out_channels
 
-    def block(attr: str, stage: str, inputs: tuple[str, ...], output: str, level: int, cin: int, cout: int) -> int:
+    def block(
+        attr: str, stage: str, inputs: tuple[str, ...], output: str, level: int, cin: int, cout: int
+    ) -> int:
         for a, b in ((cin, cout), (cout, cout)):  # the block's convolutions and norms
             place(*chosen["conv"], where=f"conv slot at {stage}", in_channels=a, out_channels=b)
             place(*chosen["norm"], where=f"norm slot at {stage}", in_channels=b)
         return add("block", attr, stage, inputs, output, level, in_channels=cin, out_channels=cout)
 
-    def attend(position: str, attr: str, stage: str, source: str, output: str, level: int, channels: int) -> None:
+    def attend(
+        position: str, attr: str, stage: str, source: str, output: str, level: int, channels: int
+    ) -> None:
         node = placed.get(position)
         if node is None:
             return
         where = f"attn at {position} of {stage}"
         c = compose(node, catalog, channels, where)
         label = _label(c.code) if isinstance(node, Leaf) else render(node)
-        layers.append(Layer(attr, c.code, stage, (source,), output, Shape(channels, level), label, c.entries, c.notes, c.classes))
+        layers.append(
+            Layer(
+                attr,
+                c.code,
+                stage,
+                (source,),
+                output,
+                Shape(channels, level),
+                label,
+                c.entries,
+                c.notes,
+                c.classes,
+            )
+        )
 
     # An optional stem on the input (e.g. a spatial transformer), keeping its channels.
     channels, source = spec.in_channels, "x"
@@ -52,11 +83,22 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         stage = f"encoder {i}"
         channels = block(f"enc{i}", stage, (source,), f"e{i}", i - 1, channels, widths[i - 1])
         attend("enc", f"enc{i}_attn", stage, f"e{i}", f"e{i}", i - 1, channels)
-        channels = add("down", f"down{i}", stage, (f"e{i}",), "x", i, in_channels=channels, out_channels=channels)
+        channels = add(
+            "down", f"down{i}", stage, (f"e{i}",), "x", i, in_channels=channels, out_channels=channels
+        )
         attend("down", f"down{i}_attn", stage, "x", "x", i, channels)
     channels = block("bottleneck", "bottleneck", ("x",), "x", spec.depth, channels, widths[spec.depth])
     if "bottleneck" not in optional:  # a context module (ASPP, PPM, ...) after the bottleneck block
-        channels = add("bottleneck", "context", "bottleneck", ("x",), "x", spec.depth, in_channels=channels, out_channels=channels)
+        channels = add(
+            "bottleneck",
+            "context",
+            "bottleneck",
+            ("x",),
+            "x",
+            spec.depth,
+            in_channels=channels,
+            out_channels=channels,
+        )
     attend("bottleneck", "bottleneck_attn", "bottleneck", "x", "x", spec.depth, channels)
 
     # Decoder: upsample, align channels if the fusion needs it, fuse with the skip, block.
@@ -65,22 +107,30 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         stage, skip, level = f"decoder {i}", widths[i - 1], i - 1
         channels = add("up", f"up{i}", stage, ("x",), "x", level, in_channels=channels, out_channels=skip)
         if skip_entry.contract.align == "equal" and channels != skip:
-            note = f"1x1 projection: {skip_entry.name} needs equal inputs: upsampled {channels} vs skip {skip}"
+            note = (
+                f"1x1 projection: {skip_entry.name} needs equal inputs: upsampled {channels} vs skip {skip}"
+            )
             code = f"nn.Conv2d({channels}, {skip}, kernel_size=1)"
-            layers.append(Layer(f"align{i}", code, stage, ("x",), "x", Shape(skip, level), "nn.Conv2d", notes=(note,)))
+            layers.append(
+                Layer(f"align{i}", code, stage, ("x",), "x", Shape(skip, level), "nn.Conv2d", notes=(note,))
+            )
             channels = skip
         skip_var = f"e{i}"
         if "skip" in placed:
             attend("skip", f"skip{i}_attn", stage, f"e{i}", f"s{i}", level, skip)
             skip_var = f"s{i}"
-        channels = add("skip", f"fuse{i}", stage, ("x", skip_var), "x", level, in_channels=channels, skip_channels=skip)
+        channels = add(
+            "skip", f"fuse{i}", stage, ("x", skip_var), "x", level, in_channels=channels, skip_channels=skip
+        )
         channels = block(f"dec{i}", stage, ("x",), "x", level, channels, skip)
         attend("dec", f"dec{i}_attn", stage, "x", "x", level, channels)
 
     head = f"nn.Conv2d({channels}, {spec.classes}, kernel_size=1)"
     layers.append(Layer("head", head, "head", ("x",), "x", Shape(spec.classes, 0), "nn.Conv2d"))
     hooks = tuple(
-        Hook(slot.hook, hook_code(*chosen[name]), chosen[name][0]) for name, slot in catalog.slots.items() if slot.hook
+        Hook(slot.hook, hook_code(*chosen[name]), chosen[name][0])
+        for name, slot in catalog.slots.items()
+        if slot.hook
     )
     picks = [f"{c.slot} {c.text}" for c in spec.choices if c.text != catalog.slots[c.slot].default]
     picks += [f"attn {p.text}" for p in spec.attn]
@@ -96,6 +146,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         divisor=2**spec.depth,
         result="x",
     )
+
 
 def _label(code: str) -> str:
     return code.split("(", 1)[0]

@@ -55,9 +55,7 @@ class SUnetEfficientChannelAttention(nn.Module):
         kernel_size = int(abs((math.log2(channels) + b) / gamma))
         if kernel_size % 2 == 0:
             kernel_size += 1
-        self.conv = nn.Conv1d(
-            1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False
-        )
+        self.conv = nn.Conv1d(1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = x.mean(dim=(2, 3)).unsqueeze(1)
@@ -110,9 +108,7 @@ class EfficientFeatureFusion(nn.Module):
                 f"inter_channels ({inter_channels}) must be divisible by groups "
                 f"({groups}) because the attention gate uses grouped 1x1 convolutions."
             )
-        self.EAG = SUnetEfficientAttentionGate(
-            channels, channels, inter_channels, groups
-        )
+        self.EAG = SUnetEfficientAttentionGate(channels, channels, inter_channels, groups)
         self.ECA = SUnetEfficientChannelAttention(2 * channels, eca_gamma, eca_b)
         self.SA = SUnetSpatialAttention(spatial_kernel_size)
 

@@ -37,9 +37,7 @@ class HaarWaveletDownsample(nn.Module):
         if in_channels < 1:
             raise ValueError(f"in_channels ({in_channels}) must be a positive integer")
         if out_channels < 1:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be a positive integer"
-            )
+            raise ValueError(f"out_channels ({out_channels}) must be a positive integer")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.wt = HaarAnalysisFilterBank()

@@ -6,7 +6,9 @@ import torch.nn.functional as F
 class InterpolateUp(nn.Module):
     """2x interpolation -> kxk conv (in_channels -> out_channels)."""
 
-    def __init__(self, in_channels: int, out_channels: int, mode: str = "bilinear", kernel_size: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, mode: str = "bilinear", kernel_size: int = 1
+    ) -> None:
         super().__init__()
         if mode not in ("bilinear", "nearest", "bicubic"):
             raise ValueError(f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}")

@@ -188,44 +188,39 @@ class DySample(nn.Module):
         pos = pos.unsqueeze(1).expand(2, groups, scale, scale)
         self.register_buffer("init_pos", pos.reshape(1, -1, 1, 1).clone())
 
-    def _group_major(self, t: torch.Tensor) -> torch.Tensor:
-        """Reorder a (xy, group, ...) leading dimension to (group, xy, ...)."""
-        return t.reshape(2, self.groups, -1).transpose(0, 1).reshape(t.shape)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         s, g = self.scale, self.groups
-        s2 = s * s
         work = torch.promote_types(x.dtype, torch.float32)
         # 'pl': a 1x1 conv on pixel_shuffle(x) followed by pixel_unshuffle is the same
         # map as a 1x1 conv on x viewed as (B, C / s^2, s^2 * H, W)
-        feat = x.reshape(b, c // s2, s2 * h, w) if self.style == "pl" else x
-        # offset channels are produced group-major, (B, G, xy, s^2, H, W), so that
-        # batch and group merge into grid_sample's N without another copy
-        weight = self._group_major(self.offset.weight)
-        bias = self._group_major(self.offset.bias)
-        raw = F.conv2d(feat, weight, bias).contiguous().view(b, g, 2, s2, h, w)
-        init_pos = self._group_major(self.init_pos).view(1, g, 2, s2, 1, 1).to(work)
+        feat = x.reshape(b, c // (s * s), s * s * h, w) if self.style == "pl" else x
+        # offsets in the official channel order (xy, group, a, b), scaled, around init_pos
+        offset = self.offset(feat).reshape(b, -1, h, w).to(work)
         if hasattr(self, "scope"):
-            gate = torch.sigmoid(F.conv2d(feat, self._group_major(self.scope.weight)))
-            gate = gate.contiguous().view(b, g, 2, s2, h, w)
-            offset = torch.add(init_pos, raw.to(work) * gate.to(work), alpha=0.5)
+            gate = torch.sigmoid(self.scope(feat)).reshape(b, -1, h, w).to(work)
+            offset = torch.add(self.init_pos.to(work), offset * gate, alpha=0.5)
         else:
-            offset = torch.add(init_pos, raw.to(work), alpha=0.25)
+            offset = torch.add(self.init_pos.to(work), offset, alpha=0.25)
         # pixel centre + offset, normalised for grid_sample(align_corners=False):
-        # u = (p + 0.5 + d) / (W / 2) - 1, x first, then y
+        # u = (p + 0.5 + d) / (W / 2) - 1, x first, then y (the official order of operations)
         centre_x = torch.arange(w, device=x.device, dtype=work) + 0.5
         centre_y = torch.arange(h, device=x.device, dtype=work) + 0.5
         centre = torch.stack(
             [centre_x.view(1, w).expand(h, w), centre_y.view(h, 1).expand(h, w)]
-        ).view(1, 1, 2, 1, h, w)
-        half = torch.linspace(w / 2, h / 2, 2, device=x.device, dtype=work)
+        )
+        half = torch.tensor([w / 2, h / 2], device=x.device, dtype=work).view(
+            1, 2, 1, 1, 1
+        )
         minus_one = torch.full((), -1.0, device=x.device, dtype=work)
-        grid = torch.addcdiv(minus_one, offset + centre, half.view(1, 1, 2, 1, 1, 1))
-        # (B, G, xy, a, b, H, W) -> (B * G, xy, H * a, W * b): the pixel shuffle, as one
-        # copy; grid_sample then reads x and y from separate planes: (B * G, sH, sW, xy)
-        grid = grid.view(b, g, 2, s, s, h, w).permute(0, 1, 2, 5, 3, 6, 4)
-        grid = grid.reshape(b * g, 2, s * h, s * w).permute(0, 2, 3, 1)
+        grid = torch.addcdiv(
+            minus_one, offset.view(b, 2, -1, h, w) + centre.view(1, 2, 1, h, w), half
+        )
+        # pixel shuffle to (B, xy, G, sH, sW), then one copy to grid_sample's (B * G, sH, sW, xy)
+        grid = F.pixel_shuffle(grid.reshape(b, -1, h, w), s).reshape(
+            b, 2, g, s * h, s * w
+        )
+        grid = grid.permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)
         src = x.reshape(b * g, c // g, h, w).to(work)
         out = F.grid_sample(
             src, grid, mode="bilinear", padding_mode="border", align_corners=False
