@@ -51,7 +51,6 @@ def project_record(check: Check, smoke: SmokeResult | None) -> dict[str, Any]:
             "forward_flops": smoke.forward_flops,
             "output_shape": list(smoke.output_shape),
             "shapes": {attr: list(shape) for attr, shape in smoke.shapes.items()},
-            "seconds": smoke.seconds,
             "torch_version": smoke.torch_version,
             "threads": smoke.threads,
         }
@@ -73,7 +72,7 @@ def read_project_record(data: Any) -> tuple[Check, SmokeResult | None]:
                 forward_flops=int(m["forward_flops"]),
                 output_shape=tuple(m["output_shape"]),
                 shapes={attr: tuple(shape) for attr, shape in m["shapes"].items()},
-                seconds=float(m["seconds"]),
+                seconds=0.0,  # not recorded: a wall time is the machine's, not the model's
                 torch_version=str(m["torch_version"]),
                 threads=int(m["threads"]),
             )

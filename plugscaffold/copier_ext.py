@@ -44,14 +44,15 @@ def copier_options(answers: Mapping[str, Any], catalog: Catalog) -> dict[str, An
 
 
 @lru_cache(maxsize=4)
-def _generate(name: str, frozen: tuple, size: str, smoke: bool):
+def _generate(name: str, frozen: tuple, size: str, smoke: bool, project: bool):
     from .cli import parse_size
     from .pipeline import generate
     from .smoke import Check
 
     height, width = parse_size(size)
+    check = Check(height, width)
     return generate(
-        name, dict(frozen), check=Check(height, width), smoke=smoke, write=False, catalog=_catalog()
+        name, dict(frozen), check=check, smoke=smoke, write=False, project=project, catalog=_catalog()
     )
 
 
@@ -61,7 +62,11 @@ def plugscaffold_file(context: Any, path: str) -> str:
     options = copier_options(context, _catalog())
     frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
     gen = _generate(
-        context["name"], frozen, str(context.get("size", "256")), bool(context.get("smoke", True))
+        context["name"],
+        frozen,
+        str(context.get("size", "256")),
+        bool(context.get("smoke", True)),
+        bool(context.get("project", False)),
     )
     return gen.contents[path]
 

@@ -27,6 +27,8 @@ ARCH_TASKS = {"unet": "segmentation"}
 
 _PYTHON = ("train.py", "data.py", "test_model.py")
 _TEXT = ("README.md", "requirements.txt", "architecture.svg")
+#: The files ``--project`` adds beside model.py.
+PROJECT_FILES = (*_PYTHON, *_TEXT)
 
 #: Box fill per catalog slot in architecture.svg (layers without an entry are grey).
 _FILLS = {
@@ -46,7 +48,7 @@ def project_files(plan: Plan, catalog: Catalog, smoke: SmokeResult | None, check
     context = _context(plan, catalog, smoke, check, graph)
     env = environment()
     files: dict[str, str] = {}
-    for name in (*_PYTHON, *_TEXT):
+    for name in PROJECT_FILES:
         text = env.get_template(f"project/{name}.jinja").render(**context)
         files[name] = format_code(text) if name in _PYTHON else text
     return files
@@ -282,7 +284,6 @@ def _context(
             "batch": check.batch,
             "torch": smoke.torch_version,
             "threads": smoke.threads,
-            "seconds": f"{smoke.seconds:.1f}",
         }
     height, width = check.height, check.width
     rows = [

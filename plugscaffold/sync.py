@@ -13,6 +13,7 @@ import yaml
 
 from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
+from .project import PROJECT_FILES
 from .spec import DEFAULT_POSITIONS, PLACED_SLOT, POSITIONS, _SIZES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,11 @@ def copier_config(catalog: Catalog) -> str:
         "help": "Channels of the first stage (the whole model is checked here)",
         "default": _SIZES["width"][0],
         "validator": "{{ plugscaffold_check('model') }}",
+    }
+    questions["project"] = {
+        "type": "bool",
+        "help": "Add the training project: " + ", ".join(PROJECT_FILES),
+        "default": False,
     }
     questions["smoke"] = {"type": "bool", "help": "Run the smoke check (forward + backward)", "default": True}
     questions["size"] = {"type": "str", "help": "Input size of the smoke check (H or HxW)", "default": "256"}

@@ -58,6 +58,22 @@ def test_copier_copy_is_byte_identical_to_plugscaffold_new(template, tmp_path):
     assert (tmp_path / "copied" / ".copier-answers.yml").exists()  # copier's own record, for copier update
 
 
+def test_copier_project_question_gives_the_files_of_new_project(template, tmp_path):
+    run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=seg", "--data=width=8",
+         "--data=depth=2", "--data=size=32", "--data=project=true", str(template), str(tmp_path / "copied")],
+        tmp_path)  # fmt: skip
+    run([sys.executable, "-m", "plugscaffold", "new", "seg", "--width", "8", "--depth", "2", "--size", "32",
+         "--project"], tmp_path)  # fmt: skip
+    made = sorted(p.name for p in (tmp_path / "seg").iterdir())
+    assert "train.py" in made and "architecture.svg" in made
+    for name in made:
+        assert (tmp_path / "copied" / name).read_bytes() == (tmp_path / "seg" / name).read_bytes(), name
+    plain = tmp_path / "plain"
+    run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=seg", "--data=width=8",
+         "--data=depth=2", "--data=smoke=false", str(template), str(plain)], tmp_path)  # fmt: skip
+    assert not (plain / "train.py").exists() and (plain / "model.py").exists()
+
+
 def test_copier_validators_give_the_cli_one_line_errors_and_write_nothing(template, tmp_path):
     proc = run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=bad", "--data=skip=eff",
                 "--data=width=48", "--data=smoke=false", str(template), str(tmp_path / "bad")], tmp_path, check=False)  # fmt: skip
