@@ -11,6 +11,7 @@ from . import __version__, inline
 from .catalog import Catalog
 from .plan import Plan
 from .smoke import Check, SmokeResult
+from .spec import Spec
 
 ANSWERS_FILE = ".plugscaffold.yml"
 HEADER = "# How this project was made (plugscaffold). Regenerate with the command below.\n"
@@ -32,14 +33,23 @@ def answers(
     }
     if project is not None:
         check = project["check"]
-        size = (
-            f"{check['height']}"
-            if check["height"] == check["width"]
-            else f"{check['height']}x{check['width']}"
+        data["command"] = project_command(
+            spec, catalog, Check(check["height"], check["width"], check["batch"])
         )
-        data["command"] += " --project" + ("" if size == "256" else f" --size {size}")
         data["project"] = project
     return data
+
+
+def project_command(spec: Spec, catalog: Catalog, check: Check) -> str:
+    """The `plugscaffold new` command that makes this training project (its size included)."""
+    size = f"{check.height}" if check.height == check.width else f"{check.height}x{check.width}"
+    default = Check()
+    return (
+        spec.command(catalog)
+        + " --project"
+        + ("" if (check.height, check.width) == (default.height, default.width) else f" --size {size}")
+        + ("" if check.batch == default.batch else f" --batch {check.batch}")
+    )
 
 
 def project_record(check: Check, smoke: SmokeResult | None) -> dict[str, Any]:

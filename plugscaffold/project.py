@@ -17,6 +17,7 @@ from html import escape
 from typing import Any
 
 from . import __version__
+from .answers import project_command
 from .catalog import Catalog
 from .plan import Plan, Shape
 from .render import environment, format_code
@@ -302,7 +303,7 @@ def _context(
         "doc": plan.doc,
         "version": __version__,
         "catalog_version": catalog.version,
-        "command": plan.spec.command(catalog),
+        "command": project_command(plan.spec, catalog, check),
         "class_name": plan.class_name,
         "task": task,
         "in_channels": plan.input.channels,

@@ -131,6 +131,23 @@ def test_readme_has_commands_citations_costs_and_a_mermaid_diagram_of_every_laye
     assert ("down2", "-->", "L2 · 64 ch · 1/4", "bottleneck") in edges
 
 
+def test_the_readme_command_regenerates_the_same_project(tmp_path):
+    from plugscaffold.cli import main
+
+    first, again = tmp_path / "first", tmp_path / "again"
+    first.mkdir(), again.mkdir()
+    assert main(["new", "p", "--width", "8", "--depth", "2", "--size", "32x48", "--batch", "3", "--project",
+                 "--dir", str(first)]) == 0  # fmt: skip
+    readme = (first / "p" / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"^(plugscaffold new .*)$", readme, re.MULTILINE).group(1)
+    assert command.endswith("--project --size 32x48 --batch 3")
+    assert main([*command.split()[1:], "--dir", str(again)]) == 0
+    made = sorted(p.name for p in (first / "p").iterdir())
+    assert made == sorted(p.name for p in (again / "p").iterdir())
+    for name in made:
+        assert (first / "p" / name).read_bytes() == (again / "p" / name).read_bytes(), name
+
+
 def test_readme_reports_parameters_and_flops_from_the_smoke_check(project):
     readme = (project / "README.md").read_text()
     header = re.search(r"Parameters: ([\d,]+)", (project / "model.py").read_text()).group(1)
