@@ -74,6 +74,14 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class MinSize:
+    """The smallest feature-map height and width the module accepts (an expression)."""
+
+    size: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Contract:
     inputs: int
     channels: str
@@ -81,6 +89,7 @@ class Contract:
     layout: str
     align: str | None
     constraints: tuple[Constraint, ...]
+    min_size: MinSize | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +222,7 @@ _ENTRY_KEYS = {
 _REQUIRED = ("name", "slot", "title", "build", "contract")
 _PAPER_KEYS = {"title", "authors", "venue", "year", "doi", "arxiv"}
 _SOURCE_KEYS = {"file", "classes"}
-_CONTRACT_KEYS = {"inputs", "channels", "scale", "layout", "align", "constraints"}
+_CONTRACT_KEYS = {"inputs", "channels", "scale", "layout", "align", "constraints", "min_size"}
 _PARAM_KEYS = {"type", "default", "choices", "min", "max", "help"}
 _SLOT_KEYS = {"help", "default", "inputs", "scale", "hook"}
 
@@ -334,6 +343,10 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
     for c in craw.get("constraints") or []:
         _check_keys(c, {"check", "reason"}, f"{where}: constraint", required=("check", "reason"))
         constraints.append(Constraint(c["check"], c["reason"]))
+    min_size = None
+    if "min_size" in craw:
+        _check_keys(craw["min_size"], {"size", "reason"}, f"{where}: min_size", required=("size", "reason"))
+        min_size = MinSize(str(craw["min_size"]["size"]), craw["min_size"]["reason"])
     contract = Contract(
         inputs=craw["inputs"],
         channels=str(craw["channels"]),
@@ -341,6 +354,7 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
         layout=craw["layout"],
         align=craw.get("align"),
         constraints=tuple(constraints),
+        min_size=min_size,
     )
     slot = slots[raw["slot"]]
     if contract.inputs != slot.inputs or contract.scale != slot.scale:
@@ -352,7 +366,8 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
         raise CatalogError(f"{where}: contract align must be 'equal' if given")
 
     known = set(CHANNEL_VARS) | set(params)
-    for text in [contract.channels, *(c.check for c in constraints)]:
+    sized = [min_size.size] if min_size else []
+    for text in [contract.channels, *(c.check for c in constraints), *sized]:
         try:
             unknown = expr.names(text) - known
         except expr.ExprError as exc:

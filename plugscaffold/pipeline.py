@@ -11,7 +11,7 @@ from .answers import ANSWERS_FILE, answers, dump_answers, project_record
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .files import check_target, commit, staging
-from .plan import Plan
+from .plan import Plan, check_size
 from .project import project_files
 from .render import render_model, with_parameters
 from .smoke import Check, SmokeResult, SmokeWorker
@@ -52,6 +52,7 @@ def generate(
     catalog = catalog or load_catalog()
     spec = make_spec(catalog, name, options)
     plan = make_plan(spec, catalog)
+    check_size(plan, check.height, check.width)
     target = check_target(Path(parent), name, force) if write else None
     result = None
     # The check's subprocess imports torch while this process renders.

@@ -41,6 +41,15 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class Need:
+    """A module's smallest feature map (``size`` x ``size``), and why."""
+
+    module: str
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Layer:
     """One submodule of the model and the forward line that calls it."""
 
@@ -54,6 +63,7 @@ class Layer:
     entries: tuple[Entry, ...] = ()
     notes: tuple[str, ...] = ()  # why a 1x1 projection is part of this layer
     classes: tuple[str, ...] = ()  # helper classes beyond the entries' own (composition)
+    needs: tuple[Need, ...] = ()  # smallest feature maps its modules accept
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,7 @@ class Composed:
     entries: tuple[Entry, ...]
     classes: tuple[str, ...]
     notes: tuple[str, ...]
+    needs: tuple[Need, ...] = ()
 
 
 def compose(node: Node, catalog: Catalog, channels: int, where: str) -> Composed:
@@ -141,7 +152,7 @@ def compose(node: Node, catalog: Catalog, channels: int, where: str) -> Composed
     if isinstance(node, Leaf):
         entry, overrides, _ = resolve_choice(catalog, "attn", node.text, where)
         placed = place(entry, entry.resolve_params(dict(overrides), where), where=where, in_channels=channels)
-        return Composed(placed.code, (entry,), (), ())
+        return Composed(placed.code, (entry,), (), (), placed.needs)
     if isinstance(node, Serial):
         parts = [compose(step, catalog, channels, where) for step in node.steps]
         return _combine("Serial", node.steps, parts, [])
@@ -166,6 +177,7 @@ def compose(node: Node, catalog: Catalog, channels: int, where: str) -> Composed
         body.entries + sum((e.entries for e in extra), ()),
         ("Residual",) + body.classes + sum((e.classes for e in extra), ()),
         body.notes + sum((e.notes for e in extra), ()),
+        body.needs + sum((e.needs for e in extra), ()),
     )
 
 
@@ -179,10 +191,10 @@ def _fusion(text: str, catalog: Catalog, channels: int, where: str) -> Composed:
     params = entry.resolve_params(dict(overrides), where)
     placed = place(entry, params, where=where, in_channels=channels, skip_channels=channels)
     if placed.out_channels == channels:
-        return Composed(placed.code, (entry,), (), ())
+        return Composed(placed.code, (entry,), (), (), placed.needs)
     note = f"1x1 projection: {entry.name} merges to {placed.out_channels} channels, the position keeps {channels}"
     code = f"FuseProject({placed.code}, {placed.out_channels}, {channels})"
-    return Composed(code, (entry,), ("FuseProject",), (note,))
+    return Composed(code, (entry,), ("FuseProject",), (note,), placed.needs)
 
 
 def _combine(cls: str, nodes: tuple[Node, ...], parts: list[Composed], extra: list[Composed]) -> Composed:
@@ -195,6 +207,7 @@ def _combine(cls: str, nodes: tuple[Node, ...], parts: list[Composed], extra: li
         sum((p.entries for p in everything), ()),
         (cls,) + sum((p.classes for p in everything), ()),
         sum((p.notes for p in everything), ()),
+        sum((p.needs for p in everything), ()),
     )
 
 
@@ -209,6 +222,7 @@ def _child_names(nodes: tuple[Node, ...]) -> list[str]:
 class Placed:
     code: str
     out_channels: int
+    needs: tuple[Need, ...] = ()
 
 
 def place(
@@ -234,7 +248,9 @@ def place(
         k: (v if k in ("in_channels", "out_channels", "skip_channels") else literal(v))
         for k, v in env.items()
     }
-    return Placed(entry.build.format(**fields), channels)
+    smallest = entry.contract.min_size
+    needs = (Need(entry.name, int(expr.evaluate(smallest.size, env)), smallest.reason),) if smallest else ()
+    return Placed(entry.build.format(**fields), channels, needs)
 
 
 def hook_code(entry: Entry, params: Mapping[str, Any]) -> str:
@@ -242,3 +258,22 @@ def hook_code(entry: Entry, params: Mapping[str, Any]) -> str:
     fields = {k: literal(v) for k, v in params.items()}
     fields.update({name: name for name in ("in_channels", "out_channels", "skip_channels")})
     return entry.build.format(**fields)
+
+
+def check_size(plan: Plan, height: int, width: int) -> None:
+    """Stop (one line) when a module would see a feature map smaller than it accepts at this
+    input size; the model pads the input to a multiple of ``plan.divisor`` first."""
+    padded = [-(-n // plan.divisor) * plan.divisor for n in (height, width)]
+    levels = {"x": 0}
+    for layer in plan.layers:
+        level = max(levels[name] for name in layer.inputs)  # its smallest input
+        levels[layer.output] = layer.shape.level
+        seen = [n // 2**level for n in padded]
+        for need in layer.needs:
+            if min(seen) < need.size:
+                size = max(need.size * 2**level, plan.divisor)
+                raise PlanError(
+                    f"{layer.stage}: '{need.module}' needs feature maps of at least {need.size}x{need.size} "
+                    f"({need.reason}), but at --size {height}x{width} {layer.attr} sees {seen[0]}x{seen[1]}; "
+                    f"use --size {size} or larger, or place it at a shallower stage",
+                )

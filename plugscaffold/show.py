@@ -62,6 +62,10 @@ def _show(catalog: Catalog, entry: Entry) -> str:
         )
     for constraint in c.constraints:
         lines.append(f"  constraint   {constraint.check}: {constraint.reason}")
+    if c.min_size:
+        lines.append(
+            f"  min size     feature maps of at least {c.min_size.size} (H and W): {c.min_size.reason}"
+        )
     if entry.params:
         lines.append(f"  hyper-parameters (--{entry.slot} {entry.name}:KEY=VALUE,...)")
         rows = []

@@ -98,7 +98,10 @@ def catalog_page(catalog: Catalog) -> str:
         for e in catalog.in_slot(slot.name):
             paper = f"{e.paper['title']} ({e.citation})" if e.paper else "-"
             code = f"[{e.code.removeprefix('https://github.com/')}]({e.code})" if e.code else "-"
-            constraints = "; ".join(f"`{c.check}`: {c.reason}" for c in e.contract.constraints) or "-"
+            checks = [f"`{c.check}`: {c.reason}" for c in e.contract.constraints]
+            if e.contract.min_size:
+                checks.append(f"H, W >= `{e.contract.min_size.size}`: {e.contract.min_size.reason}")
+            constraints = "; ".join(checks) or "-"
             refs = (
                 "; ".join(
                     f"{r.params:,} at {', '.join(f'{k}={v}' for k, v in r.config.items())}"

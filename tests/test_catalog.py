@@ -30,17 +30,47 @@ def entry(data, name, slot=None):
 
 BROKEN = [
     (lambda d: entry(d, "hwd").update(slto="down"), "entry 'hwd': unknown key 'slto' (did you mean 'slot'?)"),
-    (lambda d: d["modules"].append(copy.deepcopy(entry(d, "hwd"))), "entry 'hwd' uses the name 'hwd', already taken"),
-    (lambda d: entry(d, "eff").update(aliases=["cat"]), "entry 'eff' uses the name 'cat', already taken in slot 'skip'"),
+    (
+        lambda d: d["modules"].append(copy.deepcopy(entry(d, "hwd"))),
+        "entry 'hwd' uses the name 'hwd', already taken",
+    ),
+    (
+        lambda d: entry(d, "eff").update(aliases=["cat"]),
+        "entry 'eff' uses the name 'cat', already taken in slot 'skip'",
+    ),
     (lambda d: entry(d, "hwd").pop("build"), "entry 'hwd': missing required key 'build'"),
-    (lambda d: entry(d, "dysample")["params"]["groups"].update(default="four"), "param 'groups' default 'four' is not a int"),
-    (lambda d: entry(d, "eff")["contract"]["constraints"][0].update(check="channels % 32 == 0"), "uses unknown name 'channels'"),
-    (lambda d: entry(d, "eff")["contract"].update(channels="__import__('os')"), "entry 'eff': '__import__('os')' uses Call"),
-    (lambda d: entry(d, "se").update(build="SqueezeExcite({channels})"), "entry 'se': build uses unknown placeholder '{channels}'"),
-    (lambda d: entry(d, "hwd").update(slot="downs"), "entry 'hwd': unknown slot 'downs' (did you mean 'down'?)"),
-    (lambda d: entry(d, "hwd")["contract"].update(scale=2), "slot 'down' modules take 1 input(s) at scale 0.5"),
-    (lambda d: entry(d, "hwd")["source"].update(file="nope.py"), "entry 'hwd': source file modules/nope.py does not exist"),
-    (lambda d: d["slots"]["down"].update(default="minpool"), "slot 'down' defaults to unknown module 'minpool'"),
+    (
+        lambda d: entry(d, "dysample")["params"]["groups"].update(default="four"),
+        "param 'groups' default 'four' is not a int",
+    ),
+    (
+        lambda d: entry(d, "eff")["contract"]["constraints"][0].update(check="channels % 32 == 0"),
+        "uses unknown name 'channels'",
+    ),
+    (
+        lambda d: entry(d, "eff")["contract"].update(channels="__import__('os')"),
+        "entry 'eff': '__import__('os')' uses Call",
+    ),
+    (
+        lambda d: entry(d, "se").update(build="SqueezeExcite({channels})"),
+        "entry 'se': build uses unknown placeholder '{channels}'",
+    ),
+    (
+        lambda d: entry(d, "hwd").update(slot="downs"),
+        "entry 'hwd': unknown slot 'downs' (did you mean 'down'?)",
+    ),
+    (
+        lambda d: entry(d, "hwd")["contract"].update(scale=2),
+        "slot 'down' modules take 1 input(s) at scale 0.5",
+    ),
+    (
+        lambda d: entry(d, "hwd")["source"].update(file="nope.py"),
+        "entry 'hwd': source file modules/nope.py does not exist",
+    ),
+    (
+        lambda d: d["slots"]["down"].update(default="minpool"),
+        "slot 'down' defaults to unknown module 'minpool'",
+    ),
 ]
 
 
@@ -54,7 +84,9 @@ def test_malformed_catalogs_are_load_errors_that_name_the_entry(mutate, message)
 
 def test_a_key_given_twice_is_a_load_error(tmp_path):
     path = tmp_path / "catalog.yaml"
-    path.write_text((REPO / "catalog.yaml").read_text().replace("  - name: hwd\n", "  - name: hwd\n    name: hwd2\n"))
+    path.write_text(
+        (REPO / "catalog.yaml").read_text().replace("  - name: hwd\n", "  - name: hwd\n    name: hwd2\n")
+    )
     with pytest.raises(CatalogError, match="key 'name' appears twice"):
         load_catalog(path)
 

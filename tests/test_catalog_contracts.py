@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import REPO, load_source
-from plugscaffold import inline
+from plugscaffold import expr, inline
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError
 from plugscaffold.pipeline import generate
@@ -79,7 +79,9 @@ def test_shape_contract_backward_finite_and_determinism(key):
             assert all(torch.isfinite(x.grad).all() for x in inputs)
             torch.manual_seed(0)
             again, _ = build(entry, config_for(entry, width))
-            torch.testing.assert_close(again(*[x.detach().clone() for x in inputs]), out.detach(), rtol=0, atol=0)
+            torch.testing.assert_close(
+                again(*[x.detach().clone() for x in inputs]), out.detach(), rtol=0, atol=0
+            )
 
 
 @pytest.mark.parametrize("key", [k for k in ENTRIES if CATALOG.entries[k].contract.constraints])
@@ -98,6 +100,20 @@ def test_a_width_the_catalog_refuses_is_refused_by_the_constructor_with_a_senten
             message = str(info.value)
             assert str(width) in message and " " in message, message
     assert refused, f"{key}: no tried width violates its constraints; extend the widths tried"
+
+
+@pytest.mark.parametrize("key", [k for k in ENTRIES if CATALOG.entries[k].contract.min_size])
+def test_the_declared_smallest_feature_map_is_exact(key):
+    """The module runs at its declared min_size and fails one row and column below it, so the
+    generation-time size check (plan.check_size) stops exactly the models that would crash."""
+    entry = CATALOG.entries[key]
+    width = valid_widths(entry, count=1)[0]
+    module, _ = build(entry, config_for(entry, width))
+    params = {k: p.default for k, p in entry.params.items()}
+    n = int(expr.evaluate(entry.contract.min_size.size, {**params, **config_for(entry, width)}))
+    module(*[torch.randn(2, width, n, n) for _ in range(entry.contract.inputs)])
+    with pytest.raises(RuntimeError):
+        module(*[torch.randn(2, width, n - 1, n - 1) for _ in range(entry.contract.inputs)])
 
 
 WITH_FIXTURE = [(k, f) for k in ENTRIES for f in CATALOG.entries[k].fixtures]

@@ -48,14 +48,21 @@ def placements(draw):
 
 @st.composite
 def options(draw):
-    opts = {slot: draw(st.sampled_from(NAMES[slot])) for slot in ("down", "up", "skip", "conv", "block", "norm", "act")}
+    opts = {
+        slot: draw(st.sampled_from(NAMES[slot]))
+        for slot in ("down", "up", "skip", "conv", "block", "norm", "act")
+    }
     opts["attn"] = draw(placements())
     opts["width"] = draw(st.sampled_from([8, 16, 32, 64]))
     opts["depth"] = draw(st.integers(1, 3))
     return opts
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(opts=options())
 def test_random_combinations_generate_and_pass_or_stop_with_one_line(opts, tmp_path_factory):
     try:

@@ -30,10 +30,19 @@ def test_seed_001_workflow_one_command_per_step(run_cli, tmp_path):
         project = tmp_path / f"step{i}"
         params[label] = yaml.safe_load((project / ".plugscaffold.yml").read_text())["parameters"]
         for tool in (["black", "--check", "-q"], ["ruff", "check", "--select", "F", "--no-cache", "-q"]):
-            proc = subprocess.run([sys.executable, "-m", *tool, "model.py"], cwd=project, capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", *tool, "model.py"], cwd=project, capture_output=True, text=True
+            )
             assert proc.returncode == 0, (label, tool[0], proc.stdout, proc.stderr)
     assert params["1 depthwise-separable convs"] < 0.2 * CLASSIC  # more than 80% fewer parameters
     assert params["2 MSCA after every downsampling"] > params["1 depthwise-separable convs"]
     text = (tmp_path / "step5" / "model.py").read_text()
-    for part in ["Residual(", "Serial(", "Parallel(", "EfficientFeatureFusion(", "HaarWaveletDownsample(", "DySample("]:
+    for part in [
+        "Residual(",
+        "Serial(",
+        "Parallel(",
+        "EfficientFeatureFusion(",
+        "HaarWaveletDownsample(",
+        "DySample(",
+    ]:
         assert part in text, part

@@ -67,7 +67,11 @@ def test_headline_model_runs_standalone_in_a_fresh_interpreter(headline):
 
 def test_headline_model_imports_only_torch(headline):
     project, _ = headline
-    imports = [line for line in (project / "model.py").read_text().splitlines() if line.startswith(("import", "from"))]
+    imports = [
+        line
+        for line in (project / "model.py").read_text().splitlines()
+        if line.startswith(("import", "from"))
+    ]
     assert imports
     for line in imports:
         assert line.split()[1].split(".")[0] in {"torch", "math", "typing"}, line
@@ -75,7 +79,9 @@ def test_headline_model_imports_only_torch(headline):
 
 def test_headline_model_is_black_clean_and_ruff_pyflakes_clean(headline):
     project, _ = headline
-    black = subprocess.run([sys.executable, "-m", "black", "--check", "model.py"], cwd=project, capture_output=True, text=True)
+    black = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "model.py"], cwd=project, capture_output=True, text=True
+    )
     assert black.returncode == 0, black.stderr
     ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F", "--no-cache", "model.py"],
                           cwd=project, capture_output=True, text=True)  # fmt: skip

@@ -11,7 +11,9 @@ from plugscaffold.sync import TARGETS
 @pytest.mark.parametrize("relative", TARGETS)
 def test_derived_file_is_up_to_date(relative, catalog):
     expected = TARGETS[relative](catalog)
-    assert (REPO / relative).read_text() == expected, f"{relative} is stale: run `python -m plugscaffold.sync`"
+    assert (
+        REPO / relative
+    ).read_text() == expected, f"{relative} is stale: run `python -m plugscaffold.sync`"
 
 
 def test_catalog_page_lists_every_module_with_its_reference_figures(catalog):

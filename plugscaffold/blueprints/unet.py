@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..catalog import Catalog
 from ..compose import Leaf, render
-from ..plan import Hook, Layer, Plan, Shape, compose, hook_code, params_of, place
+from ..plan import Hook, Layer, Need, Plan, Shape, compose, hook_code, params_of, place
 from ..spec import Spec
 
 
@@ -23,7 +23,14 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     layers: list[Layer] = []
 
     def add(
-        slot: str, attr: str, stage: str, inputs: tuple[str, ...], output: str, level: int, **channels: int
+        slot: str,
+        attr: str,
+        stage: str,
+        inputs: tuple[str, ...],
+        output: str,
+        level: int,
+        inner: tuple[Need, ...] = (),
+        **channels: int,
     ) -> int:
         entry, params = chosen[slot]
         put = place(entry, params, where=f"{slot} slot at {stage}", **channels)
@@ -37,6 +44,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
                 Shape(put.out_channels, level),
                 _label(put.code),
                 (entry,),
+                needs=inner + put.needs,
             )
         )
         return put.out_channels
@@ -44,10 +52,13 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     def block(
         attr: str, stage: str, inputs: tuple[str, ...], output: str, level: int, cin: int, cout: int
     ) -> int:
+        inner: tuple[Need, ...] = ()
         for a, b in ((cin, cout), (cout, cout)):  # the block's convolutions and norms
-            place(*chosen["conv"], where=f"conv slot at {stage}", in_channels=a, out_channels=b)
-            place(*chosen["norm"], where=f"norm slot at {stage}", in_channels=b)
-        return add("block", attr, stage, inputs, output, level, in_channels=cin, out_channels=cout)
+            inner += place(
+                *chosen["conv"], where=f"conv slot at {stage}", in_channels=a, out_channels=b
+            ).needs
+            inner += place(*chosen["norm"], where=f"norm slot at {stage}", in_channels=b).needs
+        return add("block", attr, stage, inputs, output, level, inner, in_channels=cin, out_channels=cout)
 
     def attend(
         position: str, attr: str, stage: str, source: str, output: str, level: int, channels: int
@@ -70,6 +81,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
                 c.entries,
                 c.notes,
                 c.classes,
+                c.needs,
             )
         )
 
