@@ -90,6 +90,9 @@ class Contract:
     align: str | None
     constraints: tuple[Constraint, ...]
     min_size: MinSize | None = None
+    # block slot: the (in, out) channels of every conv3x3 hook call inside, as expressions;
+    # None means a double conv's [(in, out), (out, out)]
+    convs: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ _ENTRY_KEYS = {
 _REQUIRED = ("name", "slot", "title", "build", "contract")
 _PAPER_KEYS = {"title", "authors", "venue", "year", "doi", "arxiv"}
 _SOURCE_KEYS = {"file", "classes"}
-_CONTRACT_KEYS = {"inputs", "channels", "scale", "layout", "align", "constraints", "min_size"}
+_CONTRACT_KEYS = {"inputs", "channels", "scale", "layout", "align", "constraints", "min_size", "convs"}
 _PARAM_KEYS = {"type", "default", "choices", "min", "max", "help"}
 _SLOT_KEYS = {"help", "default", "inputs", "scale", "hook"}
 
@@ -347,6 +350,16 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
     if "min_size" in craw:
         _check_keys(craw["min_size"], {"size", "reason"}, f"{where}: min_size", required=("size", "reason"))
         min_size = MinSize(str(craw["min_size"]["size"]), craw["min_size"]["reason"])
+    convs = None
+    if "convs" in craw:
+        if raw["slot"] != "block" or not isinstance(craw["convs"], list):
+            raise CatalogError(
+                f"{where}: contract convs is a list of [in, out] pairs, for block modules only"
+            )
+        for pair in craw["convs"]:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise CatalogError(f"{where}: contract convs entry {pair!r} is not an [in, out] pair")
+        convs = tuple((str(a), str(b)) for a, b in craw["convs"])
     contract = Contract(
         inputs=craw["inputs"],
         channels=str(craw["channels"]),
@@ -355,6 +368,7 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
         align=craw.get("align"),
         constraints=tuple(constraints),
         min_size=min_size,
+        convs=convs,
     )
     slot = slots[raw["slot"]]
     if contract.inputs != slot.inputs or contract.scale != slot.scale:
@@ -367,7 +381,8 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
 
     known = set(CHANNEL_VARS) | set(params)
     sized = [min_size.size] if min_size else []
-    for text in [contract.channels, *(c.check for c in constraints), *sized]:
+    paired = [text for pair in convs or () for text in pair]
+    for text in [contract.channels, *(c.check for c in constraints), *sized, *paired]:
         try:
             unknown = expr.names(text) - known
         except expr.ExprError as exc:

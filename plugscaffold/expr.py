@@ -1,8 +1,8 @@
 """A tiny, safe evaluator for the catalog's channel rules and constraints.
 
 Contracts are data ("2 * in_channels", "in_channels % groups == 0"); this module
-evaluates them over named integers without ``eval``. Only arithmetic, comparisons
-and boolean logic on names and literals are allowed.
+evaluates them over named integers without ``eval``. Only arithmetic, comparisons,
+boolean logic, conditional expressions and ``min``/``max`` on names and literals are allowed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ _COMPARE = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
+
+
+_FUNCTIONS = {"min": min, "max": max}
 
 
 class ExprError(ValueError):
@@ -59,6 +62,10 @@ def parse(text: str) -> ast.Expression:
             *_BINARY,
             *_COMPARE,
         )
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS and not node.keywords:
+                continue
+            raise ExprError(f"'{text}' calls something other than min or max")
         if not isinstance(node, allowed):
             raise ExprError(f"'{text}' uses {type(node).__name__}, which rules may not use")
     return tree
@@ -66,7 +73,7 @@ def parse(text: str) -> ast.Expression:
 
 def names(text: str) -> set[str]:
     """The variable names ``text`` refers to."""
-    return {n.id for n in ast.walk(parse(text)) if isinstance(n, ast.Name)}
+    return {n.id for n in ast.walk(parse(text)) if isinstance(n, ast.Name)} - set(_FUNCTIONS)
 
 
 def evaluate(text: str, env: Mapping[str, Any]) -> Any:
@@ -92,6 +99,8 @@ def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
     if isinstance(node, ast.IfExp):
         branch = node.body if _eval(node.test, env, text) else node.orelse
         return _eval(branch, env, text)
+    if isinstance(node, ast.Call):
+        return _FUNCTIONS[node.func.id](*(_eval(a, env, text) for a in node.args))
     if isinstance(node, ast.Compare):
         left = _eval(node.left, env, text)
         for op, right_node in zip(node.ops, node.comparators):

@@ -116,6 +116,32 @@ def test_the_declared_smallest_feature_map_is_exact(key):
         module(*[torch.randn(2, width, n - 1, n - 1) for _ in range(entry.contract.inputs)])
 
 
+@pytest.mark.parametrize("key", [k for k in ENTRIES if CATALOG.entries[k].slot == "block"])
+def test_a_block_declares_the_channels_of_every_conv_slot_call_inside_it(key):
+    """The Plan checks the --conv module at the (in, out) pairs the block declares (contract
+    convs); here the block is built with a recording conv3x3 to prove the declaration exact."""
+    entry = CATALOG.entries[key]
+    sources, imports = inline.collect(entry.classes)
+    namespace = load_source("\n".join([*imports, "import torch", "import torch.nn as nn", *sources]))
+    calls = []
+    if hasattr(namespace, "conv3x3"):
+        default = namespace.conv3x3
+        namespace.conv3x3 = lambda a, b: calls.append((a, b)) or default(a, b)
+    params = {k: p.default for k, p in entry.params.items()}
+    pairs = entry.contract.convs
+    if pairs is None:
+        pairs = (("in_channels", "out_channels"), ("out_channels", "out_channels"))
+    for width in valid_widths(entry):
+        for cin, cout in ((width, width), (width, 2 * width)):
+            calls.clear()
+            channels = {"in_channels": cin, "out_channels": cout}
+            placed = place(entry, params, where="test", **channels)
+            eval(placed.code, namespace.__dict__)
+            env = {**params, **channels}
+            declared = {(expr.evaluate(a, env), expr.evaluate(b, env)) for a, b in pairs}
+            assert set(calls) == declared, (key, cin, cout)
+
+
 WITH_FIXTURE = [(k, f) for k in ENTRIES for f in CATALOG.entries[k].fixtures]
 
 

@@ -24,6 +24,8 @@ USER_ERRORS = [
      ["bottleneck: 'cgafusion' needs feature maps of at least 4x4", "bottleneck_attn sees 3x5", "use --size 16"]),
     (["new", "m", "--down", "blurpool", "--size", "16"],
      ["'blurpool' needs feature maps of at least 4x4", "down4 sees 2x2", "use --size 32"]),
+    (["new", "m", "--block", "bottleneck", "--conv", "pconv", "--width", "8"],
+     ["conv slot at encoder 1 (a 2 -> 2 conv inside 'bottleneck')", "out_channels // n_div >= 1", "fix: use --width 16"]),
     (["new", "../escape"], ["project name '../escape' is not a safe identifier"]),
     (["new", "a/b"], ["not a safe identifier"]),
     (["new", "1model"], ["not a safe identifier"]),

@@ -3,7 +3,7 @@ with a one-line error naming the conflict. Never a traceback, never a model fail
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from plugscaffold.catalog import load_catalog
@@ -15,6 +15,7 @@ from plugscaffold.spec import POSITIONS
 CATALOG = load_catalog()
 NAMES = {slot: sorted(e.name for e in CATALOG.in_slot(slot)) for slot in CATALOG.slots}
 FUSIONS = NAMES["skip"]
+CHECK = Check(height=12, width=20, batch=2)  # small and odd-shaped, so size limits show
 
 
 def expressions(depth: int = 2):
@@ -64,9 +65,24 @@ def options(draw):
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(opts=options())
+# found by this test: a CGAFusion merge at a 3x5 bottleneck crashed at forward time (now: min_size)
+@example(
+    opts={
+        "down": "adown",
+        "up": "bilinear",
+        "skip": "add",
+        "conv": "conv",
+        "block": "bottleneck",
+        "norm": "bn",
+        "act": "gelu",
+        "attn": ["(bam)+((bam)/(bam)~cgafusion)@enc,bottleneck"],
+        "width": 16,
+        "depth": 2,
+    }
+)
 def test_random_combinations_generate_and_pass_or_stop_with_one_line(opts, tmp_path_factory):
     try:
-        gen = generate("prop", opts, smoke=False, write=False, catalog=CATALOG)
+        gen = generate("prop", opts, smoke=False, write=False, check=CHECK, catalog=CATALOG)
     except (SpecError, PlanError) as exc:
         message = str(exc)
         assert "\n" not in message and message
@@ -74,5 +90,5 @@ def test_random_combinations_generate_and_pass_or_stop_with_one_line(opts, tmp_p
         return
     path = tmp_path_factory.mktemp("prop") / "model.py"
     path.write_text(gen.source)
-    result = run_smoke_here(path, gen.plan, Check(height=12, width=20, batch=2))  # SmokeError fails the test
+    result = run_smoke_here(path, gen.plan, CHECK)  # SmokeError fails the test
     assert result.output_shape == (2, 2, 12, 20)

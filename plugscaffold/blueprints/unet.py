@@ -9,6 +9,7 @@ Attention placements (``--attn EXPR@POSITION``) add ``enc{i}_attn``, ``bottlenec
 
 from __future__ import annotations
 
+from .. import expr
 from ..catalog import Catalog
 from ..compose import Leaf, render
 from ..plan import Hook, Layer, Need, Plan, Shape, compose, hook_code, params_of, place
@@ -53,10 +54,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         attr: str, stage: str, inputs: tuple[str, ...], output: str, level: int, cin: int, cout: int
     ) -> int:
         inner: tuple[Need, ...] = ()
-        for a, b in ((cin, cout), (cout, cout)):  # the block's convolutions and norms
-            inner += place(
-                *chosen["conv"], where=f"conv slot at {stage}", in_channels=a, out_channels=b
-            ).needs
+        entry, params = chosen["block"]
+        env = {**params, "in_channels": cin, "out_channels": cout}
+        pairs = entry.contract.convs
+        if pairs is None:  # a double conv
+            pairs = (("in_channels", "out_channels"), ("out_channels", "out_channels"))
+        for a, b in pairs:  # the block's 3x3 convolutions (the conv slot) and their norms
+            a, b = expr.evaluate(a, env), expr.evaluate(b, env)
+            where = f"conv slot at {stage} (a {a} -> {b} conv inside '{entry.name}')"
+            inner += place(*chosen["conv"], where=where, in_channels=a, out_channels=b).needs
             inner += place(*chosen["norm"], where=f"norm slot at {stage}", in_channels=b).needs
         return add("block", attr, stage, inputs, output, level, inner, in_channels=cin, out_channels=cout)
 
