@@ -64,7 +64,8 @@ def test_fixture_replay(style):
 @pytest.mark.parametrize("style", ["lp", "pl"])
 def test_static_scope_equals_zero_dynamic_scope(style):
     # dyscope=False uses offset * 0.25; dyscope=True with a zero scope conv gives
-    # offset * sigmoid(0) * 0.5, the same number, so the replayed path covers both
+    # offset * sigmoid(0) * 0.5, the same number (up to rounding: the static 'lp' path folds the
+    # scale and init_pos into the conv), so the replayed path covers both
     fixture = _load(style)
     config = dict(fixture["config"], dyscope=False)
     static = DySample(**config)
@@ -75,7 +76,7 @@ def test_static_scope_equals_zero_dynamic_scope(style):
         dict(state, **{"scope.weight": torch.zeros_like(fixture["state_dict"]["scope.weight"])})
     )
     with torch.no_grad():
-        assert torch.equal(static(fixture["input"]), dynamic(fixture["input"]))
+        torch.testing.assert_close(static(fixture["input"]), dynamic(fixture["input"]), rtol=0, atol=1e-5)
 
 
 def test_fresh_module_is_close_to_bilinear():

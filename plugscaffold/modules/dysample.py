@@ -68,21 +68,23 @@ class DySample(nn.Module):
         # 'pl': a 1x1 conv on pixel_shuffle(x) followed by pixel_unshuffle is the same
         # map as a 1x1 conv on x viewed as (B, C / s^2, s^2 * H, W)
         feat = x.reshape(b, c // (s * s), s * s * h, w) if self.style == "pl" else x
-        # offsets in the official channel order (xy, group, a, b), scaled, around init_pos
-        offset = self.offset(feat).reshape(b, -1, h, w).to(work)
+        # offsets in the official channel order (xy, group, a, b): 0.25 * conv + init_pos
         if hasattr(self, "scope"):
-            gate = torch.sigmoid(self.scope(feat)).reshape(b, -1, h, w).to(work)
-            offset = torch.add(self.init_pos.to(work), offset * gate, alpha=0.5)
-        else:
-            offset = torch.add(self.init_pos.to(work), offset, alpha=0.25)
-        # pixel centre + offset, normalised for grid_sample(align_corners=False):
-        # u = (p + 0.5 + d) / (W / 2) - 1, x first, then y (the official order of operations)
+            offset = self.offset(feat) * torch.sigmoid(self.scope(feat))
+            offset = torch.add(self.init_pos, offset.reshape(b, -1, h, w), alpha=0.5)
+        elif self.style == "lp":  # scale and init_pos folded into the conv (one pass fewer)
+            bias = torch.add(self.init_pos.flatten(), self.offset.bias, alpha=0.25)
+            offset = F.conv2d(feat, self.offset.weight * 0.25, bias)
+        else:  # 'pl': init_pos varies over the s^2 sub-positions, which are rows here
+            offset = torch.add(self.init_pos, self.offset(feat).reshape(b, -1, h, w), alpha=0.25)
+        offset = offset.reshape(b, 2, -1, h, w).to(work)
+        # grid_sample(align_corners=False) reads u = (p + 0.5 + d) / (W / 2) - 1, x first:
+        # the pixel-centre part is computed once per size, then one pass adds d / (W / 2)
         centre_x = torch.arange(w, device=x.device, dtype=work) + 0.5
         centre_y = torch.arange(h, device=x.device, dtype=work) + 0.5
         centre = torch.stack([centre_x.view(1, w).expand(h, w), centre_y.view(h, 1).expand(h, w)])
         half = torch.tensor([w / 2, h / 2], device=x.device, dtype=work).view(1, 2, 1, 1, 1)
-        minus_one = torch.full((), -1.0, device=x.device, dtype=work)
-        grid = torch.addcdiv(minus_one, offset.view(b, 2, -1, h, w) + centre.view(1, 2, 1, h, w), half)
+        grid = torch.addcdiv(centre.view(1, 2, 1, h, w) / half - 1, offset, half)
         # pixel shuffle to (B, xy, G, sH, sW), then one copy to grid_sample's (B * G, sH, sW, xy)
         grid = F.pixel_shuffle(grid.reshape(b, -1, h, w), s).reshape(b, 2, g, s * h, s * w)
         grid = grid.permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)
