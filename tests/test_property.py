@@ -53,6 +53,8 @@ def options(draw):
         slot: draw(st.sampled_from(NAMES[slot]))
         for slot in ("down", "up", "skip", "conv", "block", "norm", "act")
     }
+    for slot in ("bottleneck", "stem"):  # optional slots: 'none' (the default) as often as each module
+        opts[slot] = draw(st.sampled_from(CATALOG.choices(slot)))
     opts["attn"] = draw(placements())
     opts["width"] = draw(st.sampled_from([8, 16, 32, 64]))
     opts["depth"] = draw(st.integers(1, 3))
