@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 
+import black
 import pytest
 import torch
 
 from conftest import load_source
+from plugscaffold import inline
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check, run_smoke_here
 
@@ -74,3 +77,14 @@ def test_every_combination_generates_and_passes_the_smoke_check(combo, tmp_path)
     result = run_smoke_here(path, gen.plan, check)  # raises SmokeError on any failure
     assert result.output_shape == (2, 2, 24, 40)
     assert result.parameters > 0 and result.forward_flops > 0
+
+
+def test_plug_in_sources_read_well_at_blacks_88_columns():
+    """Module files are formatted at the repository's 110 columns, emitted code at black's 88:
+    no statement may be long enough that black pushes its trailing comment onto a lone ')'."""
+    awkward = []
+    for name, definition in inline.index().items():
+        for line in black.format_str(definition.source, mode=black.Mode()).splitlines():
+            if re.match(r"\s*\)+:?\s+#", line):
+                awkward.append(f"{definition.file} {name}: {line.strip()}")
+    assert awkward == [], "move these comments above their statements:\n" + "\n".join(awkward)

@@ -36,7 +36,8 @@ class ConvNeXtBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.proj is not None:
             x = self.proj(x)
-        y = self.dwconv(x).permute(0, 2, 3, 1)  # (B, H, W, C): LayerNorm and Linear act on the last dim
+        # (B, H, W, C): LayerNorm and Linear act on the last dim
+        y = self.dwconv(x).permute(0, 2, 3, 1)
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
         if self.gamma is not None:
             y = y * self.gamma

@@ -32,5 +32,6 @@ class EfficientChannelAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The pooled channels as one sequence of length C: (B, 1, C).
         pooled = x.mean(dim=(2, 3)).unsqueeze(2).transpose(1, 2)
-        weights = torch.sigmoid(self.conv(pooled)).transpose(1, 2).unsqueeze(3)  # (B, C, 1, 1)
+        # back to (B, C, 1, 1)
+        weights = torch.sigmoid(self.conv(pooled)).transpose(1, 2).unsqueeze(3)
         return x * weights

@@ -35,6 +35,7 @@ class EfficientMultiScaleAttention(nn.Module):
         # other branch's maps; both are summed into one (H, W) map per group.
         s1 = torch.softmax(x1.mean(dim=(2, 3)), dim=-1).unsqueeze(1)  # (BG, 1, C/G)
         s2 = torch.softmax(x2.mean(dim=(2, 3)), dim=-1).unsqueeze(1)
-        weights = torch.matmul(s1, x2.flatten(2)) + torch.matmul(s2, x1.flatten(2))  # (BG, 1, HW)
+        # (BG, 1, HW)
+        weights = torch.matmul(s1, x2.flatten(2)) + torch.matmul(s2, x1.flatten(2))
         out = grouped * torch.sigmoid(weights).reshape(b * self.groups, 1, h, w)
         return out.reshape(b, c, h, w)

@@ -199,9 +199,8 @@ class DySample(nn.Module):
         if hasattr(self, "scope"):
             offset = self.offset(feat) * torch.sigmoid(self.scope(feat))
             offset = torch.add(self.init_pos, offset.reshape(b, -1, h, w), alpha=0.5)
-        elif (
-            self.style == "lp"
-        ):  # scale and init_pos folded into the conv (one pass fewer)
+        elif self.style == "lp":
+            # the 0.25 scale and init_pos fold into the conv (one full-size pass fewer)
             bias = torch.add(self.init_pos.flatten(), self.offset.bias, alpha=0.25)
             offset = F.conv2d(feat, self.offset.weight * 0.25, bias)
         else:  # 'pl': init_pos varies over the s^2 sub-positions, which are rows here
