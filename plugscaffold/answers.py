@@ -42,12 +42,15 @@ def answers(
 
 def project_command(spec: Spec, catalog: Catalog, check: Check) -> str:
     """The `plugscaffold new` command that makes this training project (its size included)."""
-    size = f"{check.height}" if check.height == check.width else f"{check.height}x{check.width}"
     default = Check()
     return (
         spec.command(catalog)
         + " --project"
-        + ("" if (check.height, check.width) == (default.height, default.width) else f" --size {size}")
+        + (
+            ""
+            if (check.height, check.width) == (default.height, default.width)
+            else f" --size {check.size_text}"
+        )
         + ("" if check.batch == default.batch else f" --batch {check.batch}")
     )
 

@@ -17,6 +17,8 @@ from .resources import CATALOG_PATH, MODULES_DIR
 CHANNEL_VARS = ("in_channels", "out_channels", "skip_channels")
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 NONE = "none"
+#: The conv3x3 calls of a block that lists none: a double conv's (in, out), (out, out).
+DOUBLE_CONV = (("in_channels", "out_channels"), ("out_channels", "out_channels"))
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,8 @@ class Contract:
     align: str | None
     constraints: tuple[Constraint, ...]
     min_size: MinSize | None = None
-    # block slot: the (in, out) channels of every conv3x3 hook call inside, as expressions;
-    # None means a double conv's [(in, out), (out, out)]
-    convs: tuple[tuple[str, str], ...] | None = None
+    # block slot: the (in, out) channels of every conv3x3 hook call inside, as expressions
+    convs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,7 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
     if "min_size" in craw:
         _check_keys(craw["min_size"], {"size", "reason"}, f"{where}: min_size", required=("size", "reason"))
         min_size = MinSize(str(craw["min_size"]["size"]), craw["min_size"]["reason"])
-    convs = None
+    convs = DOUBLE_CONV if raw["slot"] == "block" else ()  # unless the entry lists its own
     if "convs" in craw:
         if raw["slot"] != "block" or not isinstance(craw["convs"], list):
             raise CatalogError(
@@ -381,7 +382,7 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
 
     known = set(CHANNEL_VARS) | set(params)
     sized = [min_size.size] if min_size else []
-    paired = [text for pair in convs or () for text in pair]
+    paired = [text for pair in convs for text in pair]
     for text in [contract.channels, *(c.check for c in constraints), *sized, *paired]:
         try:
             unknown = expr.names(text) - known

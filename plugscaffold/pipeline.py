@@ -52,7 +52,7 @@ def generate(
     catalog = catalog or load_catalog()
     spec = make_spec(catalog, name, options)
     plan = make_plan(spec, catalog)
-    check_size(plan, check.height, check.width)
+    check_size(plan, check)
     target = check_target(Path(parent), name, force) if write else None
     result = None
     # The check's subprocess imports torch while this process renders.

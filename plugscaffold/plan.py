@@ -11,13 +11,16 @@ from __future__ import annotations
 import keyword
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from . import expr
 from .catalog import Catalog, Entry
 from .choice import resolve_choice
 from .compose import Leaf, Node, Parallel, Serial
 from .errors import PlanError
+
+if TYPE_CHECKING:  # smoke imports this module
+    from .smoke import Check
 from .spec import Spec
 
 
@@ -260,10 +263,10 @@ def hook_code(entry: Entry, params: Mapping[str, Any]) -> str:
     return entry.build.format(**fields)
 
 
-def check_size(plan: Plan, height: int, width: int) -> None:
-    """Stop (one line) when a module would see a feature map smaller than it accepts at this
-    input size; the model pads the input to a multiple of ``plan.divisor`` first."""
-    padded = [-(-n // plan.divisor) * plan.divisor for n in (height, width)]
+def check_size(plan: Plan, check: Check) -> None:
+    """Stop (one line) when a module would see a feature map smaller than it accepts at the
+    check's input size; the model pads the input to a multiple of ``plan.divisor`` first."""
+    padded = check.padded(plan.divisor)
     levels = {"x": 0}
     for layer in plan.layers:
         level = max(levels[name] for name in layer.inputs)  # its smallest input
@@ -274,6 +277,6 @@ def check_size(plan: Plan, height: int, width: int) -> None:
                 size = max(need.size * 2**level, plan.divisor)
                 raise PlanError(
                     f"{layer.stage}: '{need.module}' needs feature maps of at least {need.size}x{need.size} "
-                    f"({need.reason}), but at --size {height}x{width} {layer.attr} sees {seen[0]}x{seen[1]}; "
+                    f"({need.reason}), but at --size {check.height}x{check.width} {layer.attr} sees {seen[0]}x{seen[1]}; "
                     f"use --size {size} or larger, or place it at a shallower stage",
                 )

@@ -311,7 +311,7 @@ def _context(
         "divisor": plan.divisor,
         "height": height,
         "width": width,
-        "size_text": str(height) if height == width else f"{height}x{width}",
+        "size_text": check.size_text,
         "main_metric": "dice" if task == "segmentation" else "accuracy",
         "plugins": plugins,
         "cost": cost,

@@ -31,6 +31,11 @@ class Check:
     batch: int = 2
     timeout: float = 600.0
 
+    @property
+    def size_text(self) -> str:
+        """The size as --size takes it: 'H' when square, else 'HxW'."""
+        return f"{self.height}" if self.height == self.width else f"{self.height}x{self.width}"
+
     def padded(self, divisor: int) -> tuple[int, int]:
         """The size the model works at inside (rounded up to multiples of ``divisor``)."""
         return (-(-self.height // divisor) * divisor, -(-self.width // divisor) * divisor)

@@ -129,8 +129,6 @@ def test_a_block_declares_the_channels_of_every_conv_slot_call_inside_it(key):
         namespace.conv3x3 = lambda a, b: calls.append((a, b)) or default(a, b)
     params = {k: p.default for k, p in entry.params.items()}
     pairs = entry.contract.convs
-    if pairs is None:
-        pairs = (("in_channels", "out_channels"), ("out_channels", "out_channels"))
     for width in valid_widths(entry):
         for cin, cout in ((width, width), (width, 2 * width)):
             calls.clear()

@@ -56,10 +56,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         inner: tuple[Need, ...] = ()
         entry, params = chosen["block"]
         env = {**params, "in_channels": cin, "out_channels": cout}
-        pairs = entry.contract.convs
-        if pairs is None:  # a double conv
-            pairs = (("in_channels", "out_channels"), ("out_channels", "out_channels"))
-        for a, b in pairs:  # the block's 3x3 convolutions (the conv slot) and their norms
+        for a, b in entry.contract.convs:  # the block's 3x3 convolutions (the conv slot) and their norms
             a, b = expr.evaluate(a, env), expr.evaluate(b, env)
             where = f"conv slot at {stage} (a {a} -> {b} conv inside '{entry.name}')"
             inner += place(*chosen["conv"], where=where, in_channels=a, out_channels=b).needs
