@@ -53,7 +53,8 @@ def test_generated_parts_are_named_by_role_and_stage_in_forward_order():
         "enc1", "down1", "enc2", "down2", "bottleneck",
         "up2", "align2", "fuse2", "dec2", "up1", "align1", "fuse1", "dec1", "head",
     ]  # fmt: skip
-    assert "self.enc1 = DoubleConv(3, 32)" in gen.source  # literal channels
+    assert "self.enc1 = DoubleConv(in_channels, 32)" in gen.source  # the model's argument
+    assert "self.enc2 = DoubleConv(32, 64)" in gen.source  # literal channels inside
     assert "x = self.fuse1(x, e1)  # (B, 64, H, W)" in gen.source  # shape comments
 
 

@@ -167,6 +167,25 @@ def test_svg_parses_and_draws_every_layer_and_skip(project):
     assert len([line for line in lines if line.get("stroke-dasharray")]) == 2
 
 
+def test_the_generated_unet_takes_in_channels_and_classes_with_the_generated_defaults(tmp_path):
+    # A stem keeps the input's channels, so it takes the argument too (a spatial transformer here).
+    gen = generate(
+        "p", {"width": 8, "depth": 2, "in_channels": 1, "classes": 4, "stem": "stn"}, write=False, smoke=False
+    )
+    assert "def __init__(self, in_channels: int = 1, classes: int = 4) -> None:" in gen.source
+    path = tmp_path / "model.py"
+    path.write_text(gen.source, encoding="utf-8")
+    UNet = load_module(path, "unet_with_arguments").UNet
+    torch.manual_seed(0)
+    with torch.no_grad():
+        assert UNet().eval()(torch.randn(1, 1, 32, 32)).shape == (1, 4, 32, 32)
+        model = UNet(in_channels=5, classes=3).eval()
+        assert model(torch.randn(2, 5, 32, 40)).shape == (2, 3, 32, 40)
+    assert model.stem.__class__.__name__ == "SpatialTransformer"
+    assert model.enc1(torch.randn(1, 5, 8, 8)).shape[1] == 8  # enc1 reads the 5 channels
+    assert model.head.out_channels == 3
+
+
 # --- training ---------------------------------------------------------------------------
 
 

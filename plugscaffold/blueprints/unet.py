@@ -31,10 +31,11 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         output: str,
         level: int,
         inner: tuple[Need, ...] = (),
+        names: dict[str, str] | None = None,
         **channels: int,
     ) -> int:
         entry, params = chosen[slot]
-        put = place(entry, params, where=f"{slot} slot at {stage}", **channels)
+        put = place(entry, params, where=f"{slot} slot at {stage}", names=names, **channels)
         layers.append(
             Layer(
                 attr,
@@ -51,7 +52,14 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         return put.out_channels
 
     def block(
-        attr: str, stage: str, inputs: tuple[str, ...], output: str, level: int, cin: int, cout: int
+        attr: str,
+        stage: str,
+        inputs: tuple[str, ...],
+        output: str,
+        level: int,
+        cin: int,
+        cout: int,
+        names: dict[str, str] | None = None,
     ) -> int:
         inner: tuple[Need, ...] = ()
         entry, params = chosen["block"]
@@ -61,7 +69,9 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
             where = f"conv slot at {stage} (a {a} -> {b} conv inside '{entry.name}')"
             inner += place(*chosen["conv"], where=where, in_channels=a, out_channels=b).needs
             inner += place(*chosen["norm"], where=f"norm slot at {stage}", in_channels=b).needs
-        return add("block", attr, stage, inputs, output, level, inner, in_channels=cin, out_channels=cout)
+        return add(
+            "block", attr, stage, inputs, output, level, inner, names, in_channels=cin, out_channels=cout
+        )
 
     def attend(
         position: str, attr: str, stage: str, source: str, output: str, level: int, channels: int
@@ -88,15 +98,21 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
             )
         )
 
-    # An optional stem on the input (e.g. a spatial transformer), keeping its channels.
+    # An optional stem on the input (e.g. a spatial transformer), keeping its channels. The
+    # model's ``in_channels`` argument (default spec.in_channels) feeds the stem and enc1.
     channels, source = spec.in_channels, "x"
+    symbol = {"in_channels": "in_channels"}
     if "stem" not in optional:
-        channels = add("stem", "stem", "stem", ("x",), "x", 0, in_channels=channels, out_channels=channels)
+        names = {**symbol, "out_channels": "in_channels"}
+        channels = add(
+            "stem", "stem", "stem", ("x",), "x", 0, (), names, in_channels=channels, out_channels=channels
+        )
 
     # Encoder: a block per stage, then downsampling; the block doubles the channels.
     for i in range(1, spec.depth + 1):
         stage = f"encoder {i}"
-        channels = block(f"enc{i}", stage, (source,), f"e{i}", i - 1, channels, widths[i - 1])
+        names = symbol if i == 1 else None
+        channels = block(f"enc{i}", stage, (source,), f"e{i}", i - 1, channels, widths[i - 1], names)
         attend("enc", f"enc{i}_attn", stage, f"e{i}", f"e{i}", i - 1, channels)
         channels = add(
             "down", f"down{i}", stage, (f"e{i}",), "x", i, in_channels=channels, out_channels=channels
@@ -140,7 +156,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         channels = block(f"dec{i}", stage, ("x",), "x", level, channels, skip)
         attend("dec", f"dec{i}_attn", stage, "x", "x", level, channels)
 
-    head = f"nn.Conv2d({channels}, {spec.classes}, kernel_size=1)"
+    head = f"nn.Conv2d({channels}, classes, kernel_size=1)"  # the model's ``classes`` argument
     layers.append(Layer("head", head, "head", ("x",), "x", Shape(spec.classes, 0), "nn.Conv2d"))
     hooks = tuple(
         Hook(slot.hook, hook_code(*chosen[name]), chosen[name][0])

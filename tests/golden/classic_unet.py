@@ -71,9 +71,9 @@ class Concat(nn.Module):
 class UNet(nn.Module):
     """UNet: encoder 64-128-256-512, bottleneck 1024, mirrored decoder with skips."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int = 3, classes: int = 2) -> None:
         super().__init__()
-        self.enc1 = DoubleConv(3, 64)
+        self.enc1 = DoubleConv(in_channels, 64)
         self.down1 = nn.MaxPool2d(kernel_size=2)
         self.enc2 = DoubleConv(64, 128)
         self.down2 = nn.MaxPool2d(kernel_size=2)
@@ -94,7 +94,7 @@ class UNet(nn.Module):
         self.up1 = nn.ConvTranspose2d(128, 64, kernel_size=2, stride=2)
         self.fuse1 = Concat()
         self.dec1 = DoubleConv(128, 64)
-        self.head = nn.Conv2d(64, 2, kernel_size=1)
+        self.head = nn.Conv2d(64, classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]

@@ -351,9 +351,9 @@ class EfficientFeatureFusion(nn.Module):
 class UNet(nn.Module):
     """UNet: encoder 64-128-256-512, bottleneck 1024, mirrored decoder with skips."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int = 3, classes: int = 2) -> None:
         super().__init__()
-        self.enc1 = DoubleConv(3, 64)
+        self.enc1 = DoubleConv(in_channels, 64)
         self.down1 = HaarWaveletDownsample(64, 64)
         self.enc2 = DoubleConv(64, 128)
         self.down2 = HaarWaveletDownsample(128, 128)
@@ -382,7 +382,7 @@ class UNet(nn.Module):
         self.align1 = nn.Conv2d(128, 64, kernel_size=1)
         self.fuse1 = EfficientFeatureFusion(64, groups=32, spatial_kernel_size=7)
         self.dec1 = DoubleConv(128, 64)
-        self.head = nn.Conv2d(64, 2, kernel_size=1)
+        self.head = nn.Conv2d(64, classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]

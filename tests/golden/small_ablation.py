@@ -218,9 +218,9 @@ class Add(nn.Module):
 class UNet(nn.Module):
     """UNet: encoder 32-64-128, bottleneck 256, mirrored decoder with skips."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int = 1, classes: int = 4) -> None:
         super().__init__()
-        self.enc1 = DoubleConv(1, 32)
+        self.enc1 = DoubleConv(in_channels, 32)
         self.enc1_attn = CBAM(32, reduction=8, spatial_kernel=7)
         self.down1 = nn.Conv2d(32, 32, kernel_size=3, stride=2, padding=1)
         self.enc2 = DoubleConv(32, 64)
@@ -243,7 +243,7 @@ class UNet(nn.Module):
         self.fuse1 = Add()
         self.dec1 = DoubleConv(32, 32)
         self.dec1_attn = CBAM(32, reduction=8, spatial_kernel=7)
-        self.head = nn.Conv2d(32, 4, kernel_size=1)
+        self.head = nn.Conv2d(32, classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
