@@ -139,6 +139,10 @@ def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None
     model.add_argument("--classes", type=int, metavar="N", help="output channels (default: 2)")
     model.add_argument("--depth", type=int, metavar="N", help="encoder stages (default: 4)")
     model.add_argument("--width", type=int, metavar="N", help="channels of the first stage (default: 64)")
+    model.add_argument(
+        "--factor", type=int, metavar="N",
+        help="2: bottleneck and decoder blocks at half width, as milesial/Pytorch-UNet's bilinear UNet (default: 1)",
+    )  # fmt: skip
     slots = parser.add_argument_group("plug-in slots (see 'plugscaffold list SLOT')")
     for slot in catalog.slots.values():
         names = ", ".join(catalog.choices(slot.name))
@@ -172,7 +176,7 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
 
 
 def model_options(args: argparse.Namespace, catalog: Catalog) -> dict:
-    keys = ("arch", "in_channels", "classes", "depth", "width", *catalog.slots)
+    keys = ("arch", "in_channels", "classes", "depth", "width", "factor", *catalog.slots)
     return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
 
 

@@ -20,7 +20,7 @@ from .choice import resolve_choice
 from .errors import PlugscaffoldError
 from .spec import PLACED_SLOT, make_spec
 
-MODEL_KEYS = ("arch", "in_channels", "classes", "depth", "width")
+MODEL_KEYS = ("arch", "in_channels", "classes", "depth", "width", "factor")
 
 
 @lru_cache(maxsize=1)

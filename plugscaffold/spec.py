@@ -24,12 +24,22 @@ POSITIONS = {
         "dec": "after every decoder block",
         "down": "after every downsampling",
         "skip": "on every skip tensor, before its fusion",
+        "downblock": "after the block that follows every downsampling, the bottleneck's included "
+        "(milesial's Down module: pool, double conv, then this; seed 001's placement)",
     }
 }
 DEFAULT_POSITIONS = ("enc", "bottleneck", "dec")
 PLACED_SLOT = "attn"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SIZES = {"in_channels": (3, 1, 4096), "classes": (2, 1, 4096), "depth": (4, 1, 6), "width": (64, 1, 4096)}
+_SIZES = {
+    "in_channels": (3, 1, 4096),
+    "classes": (2, 1, 4096),
+    "depth": (4, 1, 6),
+    "width": (64, 1, 4096),
+    # 2: bottleneck and decoder blocks at half width, as milesial/Pytorch-UNet builds its
+    # bilinear UNet (factor = 2 if bilinear else 1)
+    "factor": (1, 1, 2),
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class Spec:
     classes: int = 2
     depth: int = 4
     width: int = 64
+    factor: int = 1
     choices: tuple[Choice, ...] = field(default=())
     attn: tuple[Placement, ...] = field(default=())
 

@@ -34,6 +34,12 @@ def copier_config(catalog: Catalog) -> str:
         "in_channels": {"type": "int", "help": "Input channels", "default": _SIZES["in_channels"][0]},
         "classes": {"type": "int", "help": "Output channels (classes)", "default": _SIZES["classes"][0]},
         "depth": {"type": "int", "help": "Encoder stages", "default": _SIZES["depth"][0]},
+        "factor": {
+            "type": "int",
+            "help": "2: bottleneck and decoder blocks at half width (milesial's bilinear UNet); 1: classic",
+            "choices": [1, 2],
+            "default": _SIZES["factor"][0],
+        },
     }
     for slot in catalog.slots.values():
         if slot.name == PLACED_SLOT:

@@ -2,9 +2,11 @@
 
 encoder: [stem] -> enc1 -> down1 -> enc2 -> ... -> down{D} -> bottleneck -> [context]
 decoder: up{i} -> [align{i}] -> fuse{i}(x, e{i}) -> dec{i}, for i = D .. 1; then head.
-Stage i works at 1 / 2**(i-1) of the input size with ``width * 2**(i-1)`` channels.
+Stage i works at 1 / 2**(i-1) of the input size with ``width * 2**(i-1)`` channels. With
+``--factor 2`` the bottleneck block and decoder blocks i > 1 make half that (milesial's
+bilinear UNet: each block before an upsampling already has the width of the skip it meets).
 Attention placements (``--attn EXPR@POSITION``) add ``enc{i}_attn``, ``bottleneck_attn``,
-``dec{i}_attn``, ``down{i}_attn`` and ``skip{i}_attn`` layers.
+``dec{i}_attn``, ``down{i}_attn``, ``down{i}_block_attn`` and ``skip{i}_attn`` layers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from ..spec import Spec
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
     widths = [spec.width * 2**i for i in range(spec.depth + 1)]
+    # what the bottleneck (outs[depth]) and decoder block i (outs[i - 1]) make
+    outs = [widths[0]] + [w // spec.factor for w in widths[1:]]
     chosen = {slot: params_of(spec, catalog, slot) for slot in catalog.slots if slot != "attn"}
     optional = {slot for slot, (entry, _) in chosen.items() if entry is None}
     placed = {position: p.expr for p in spec.attn for position in p.positions}
@@ -113,12 +117,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         stage = f"encoder {i}"
         names = symbol if i == 1 else None
         channels = block(f"enc{i}", stage, (source,), f"e{i}", i - 1, channels, widths[i - 1], names)
+        if i > 1:  # the end of milesial's Down module i - 1 (pool, block, this)
+            attend("downblock", f"down{i - 1}_block_attn", stage, f"e{i}", f"e{i}", i - 1, channels)
         attend("enc", f"enc{i}_attn", stage, f"e{i}", f"e{i}", i - 1, channels)
         channels = add(
             "down", f"down{i}", stage, (f"e{i}",), "x", i, in_channels=channels, out_channels=channels
         )
         attend("down", f"down{i}_attn", stage, "x", "x", i, channels)
-    channels = block("bottleneck", "bottleneck", ("x",), "x", spec.depth, channels, widths[spec.depth])
+    channels = block("bottleneck", "bottleneck", ("x",), "x", spec.depth, channels, outs[spec.depth])
+    attend("downblock", f"down{spec.depth}_block_attn", "bottleneck", "x", "x", spec.depth, channels)
     if "bottleneck" not in optional:  # a context module (ASPP, PPM, ...) after the bottleneck block
         channels = add(
             "bottleneck",
@@ -153,23 +160,29 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         channels = add(
             "skip", f"fuse{i}", stage, ("x", skip_var), "x", level, in_channels=channels, skip_channels=skip
         )
-        channels = block(f"dec{i}", stage, ("x",), "x", level, channels, skip)
+        channels = block(f"dec{i}", stage, ("x",), "x", level, channels, outs[i - 1])
         attend("dec", f"dec{i}_attn", stage, "x", "x", level, channels)
 
-    head = f"nn.Conv2d({channels}, classes, kernel_size=1)"  # the model's ``classes`` argument
-    layers.append(Layer("head", head, "head", ("x",), "x", Shape(spec.classes, 0), "nn.Conv2d"))
+    classes = {"out_channels": "classes"}  # the model's ``classes`` argument
+    add("head", "head", "head", ("x",), "x", 0, (), classes, in_channels=channels, out_channels=spec.classes)
     hooks = tuple(
         Hook(slot.hook, hook_code(*chosen[name]), chosen[name][0])
         for name, slot in catalog.slots.items()
         if slot.hook
     )
-    picks = [f"{c.slot} {c.text}" for c in spec.choices if c.text != catalog.slots[c.slot].default]
+    picks = [f"factor {spec.factor}"] if spec.factor != 1 else []
+    picks += [f"{c.slot} {c.text}" for c in spec.choices if c.text != catalog.slots[c.slot].default]
     picks += [f"attn {p.text}" for p in spec.attn]
     return Plan(
         spec=spec,
         class_name="UNet",
         summary=f"UNet, depth {spec.depth}, width {spec.width}" + (f"; {', '.join(picks)}" if picks else ""),
-        doc=f"UNet: encoder {'-'.join(map(str, widths[:-1]))}, bottleneck {widths[-1]}, mirrored decoder with skips.",
+        doc=f"UNet: encoder {'-'.join(map(str, widths[:-1]))}, bottleneck {outs[-1]}, "
+        + (
+            "mirrored decoder with skips."
+            if spec.factor == 1
+            else f"decoder {'-'.join(map(str, outs[-2::-1]))} with skips."
+        ),
         layers=tuple(layers),
         hooks=hooks,
         helpers=("pad_to_multiple",),

@@ -32,3 +32,20 @@ class MultiScaleConvAttention(nn.Module):
         if x.is_contiguous(memory_format=torch.channels_last):
             return out
         return out.contiguous()
+
+
+class MSCASpatialAttention(nn.Module):
+    """1x1 conv -> GELU -> MSCA -> 1x1 conv -> + x (SegNeXt's SpatialAttention)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
+        self.proj_1 = nn.Conv2d(channels, channels, 1)
+        self.activation = nn.GELU()
+        self.spatial_gating_unit = MultiScaleConvAttention(channels)
+        self.proj_2 = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.activation(self.proj_1(x))
+        return self.proj_2(self.spatial_gating_unit(y)) + x
