@@ -9,9 +9,13 @@ import yaml
 
 from . import __version__, inline
 from .catalog import Catalog
+from .errors import shorten
 from .plan import Plan
 from .smoke import Check, SmokeResult
-from .spec import Spec
+from .spec import MAX_SIDE, Spec
+
+#: The largest batch a recorded project check may have.
+MAX_BATCH = 4096
 
 ANSWERS_FILE = ".plugscaffold.yml"
 HEADER = "# How this project was made (plugscaffold). Regenerate with the command below.\n"
@@ -89,8 +93,13 @@ def read_project_record(data: Any) -> tuple[Check, SmokeResult | None]:
                 torch_version=str(m["torch_version"]),
                 threads=int(m["threads"]),
             )
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ValueError(f"malformed project record ({exc})") from None
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"malformed project record ({shorten(str(exc))})") from None
+    if not (1 <= check.height <= MAX_SIDE and 1 <= check.width <= MAX_SIDE and 1 <= check.batch <= MAX_BATCH):
+        raise ValueError(
+            f"the project's check size {check.height}x{check.width}, batch {check.batch}, is out of range "
+            f"(1 to {MAX_SIDE} a side, batch 1 to {MAX_BATCH})"
+        )
     return check, smoke
 
 

@@ -248,16 +248,20 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyam
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Load and validate a catalog file (the shipped catalog.yaml by default)."""
+    from .yamlfile import read_yaml  # size, depth and alias limits, as for every YAML read
+
     path = Path(path) if path else CATALOG_PATH
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except OSError as exc:
-        raise CatalogError(f"cannot read catalog {path}: {exc.strerror}") from None
+        data = read_yaml(path, error=_CatalogFileError, max_bytes=16_000_000, loader=_UniqueKeyLoader)
+    except _CatalogFileError as exc:
+        raise CatalogError(str(exc)) from None
     except CatalogError as exc:
         raise CatalogError(f"{path.name}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}") from None
     return parse_catalog(data, path)
+
+
+class _CatalogFileError(Exception):
+    """read_yaml's one-line message about the catalog file (already names the file)."""
 
 
 def parse_catalog(data: Any, path: Path) -> Catalog:

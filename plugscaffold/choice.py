@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .catalog import Catalog, Entry
@@ -44,6 +45,12 @@ def resolve_choice(
             raise SpecError(f"{where}: 'none' takes no hyper-parameters")
         return None, (), name
     values = entry.resolve_params(raw, where)
+    for key in raw:
+        if isinstance(values[key], float) and not math.isfinite(values[key]):
+            raise SpecError(
+                f"{where}: {key}={raw[key]} is not a finite number; give a number such as "
+                f"{format_value(entry.params[key].default)} (the default)"
+            )
     overrides = tuple(sorted((k, values[k]) for k in raw if values[k] != entry.params[k].default))
     args = ",".join(f"{k}={format_value(v)}" for k, v in overrides)
     return entry, overrides, f"{entry.name}:{args}" if args else entry.name

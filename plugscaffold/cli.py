@@ -1,15 +1,34 @@
 """The command line: parse flags, call the library, print. Errors are one line.
 
 Exit status: 0 success, 1 user error (bad module, constraint, taken directory, failed
-smoke check), 2 usage error (unknown flag, missing argument).
+smoke check, a file that cannot be written), 2 usage error (unknown flag, missing
+argument), 130 interrupted, 141 output closed early (``plugscaffold list | head -1``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
+import signal
 import sys
+
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    os.write(2, b"plugscaffold: interrupted; nothing was written\n")
+    os._exit(130)
+
+
+# Ctrl-C while the modules below load (the first ~0.1 s of a run) ends like any other
+# interrupt, not with a traceback; main() puts Python's own handler back. Only when run
+# as the program: importing the library leaves signal handling alone.
+if os.path.basename(sys.argv[0] if sys.argv else "") in ("plugscaffold", "__main__.py"):
+    try:
+        signal.signal(signal.SIGINT, _interrupted_while_loading)
+    except ValueError:  # not the main thread
+        pass
+
+import argparse
+import math
+import re
 from contextlib import nullcontext
 from typing import Sequence
 
@@ -17,9 +36,12 @@ from . import __version__
 from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
 from .compose import __doc__ as COMPOSITION_HELP
-from .errors import PlugscaffoldError, SpecError
+from .errors import PlugscaffoldError, SpecError, one_line
 from .smoke import Check, SmokeWorker
-from .spec import PLACED_SLOT, POSITIONS
+from .spec import MAX_SIDE, PLACED_SLOT, POSITIONS
+
+#: The longest --timeout (a day); larger values, inf and nan are refused.
+MAX_TIMEOUT = 86400.0
 
 EXAMPLES = """\
 examples:
@@ -90,6 +112,10 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
     upd.add_argument(
         "--project", action="store_true", help="add the training project files (see 'new --project')"
     )
+    upd.add_argument(
+        "--keep-failing", action="store_true",
+        help="write the merge even if the merged model.py (with your edits) fails its check (exit status 1)",
+    )  # fmt: skip
 
     hw = sub.add_parser(
         "homework",
@@ -183,9 +209,18 @@ def model_options(args: argparse.Namespace, catalog: Catalog) -> dict:
 def make_check(args: argparse.Namespace) -> Check:
     height, width = parse_size(args.size) if args.size is not None else (Check.height, Check.width)
     batch = args.batch if args.batch is not None else Check.batch
-    if batch < 1 or args.timeout <= 0:
-        raise SpecError("--batch must be at least 1 and --timeout positive")
+    if batch < 1:
+        raise SpecError(f"--batch must be at least 1, got {batch}")
+    check_timeout(args.timeout)
     return Check(height, width, batch, args.timeout)
+
+
+def check_timeout(seconds: float) -> None:
+    """--timeout is a finite number of seconds above 0 (argparse lets nan, inf and 1e400 through)."""
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
+        raise SpecError(
+            f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {seconds}"
+        )
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -194,30 +229,59 @@ def parse_size(text: str) -> tuple[int, int]:
         raise SpecError(f"--size '{text}' is not a size; use H or HxW, e.g. 256 or 96x128")
     height = int(match.group(1))
     width = int(match.group(2) or height)
-    if not (1 <= height <= 8192 and 1 <= width <= 8192):
-        raise SpecError(f"--size {height}x{width} must be between 1 and 8192 on each side")
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise SpecError(f"--size {height}x{width} must be between 1 and {MAX_SIDE} on each side")
     return height, width
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         catalog = load_catalog()
         args = build_parser(catalog).parse_args(argv)
-        return COMMANDS[args.command](args, catalog)
+        code = COMMANDS[args.command](args, catalog)
+        sys.stdout.flush()  # a closed or full output fails here, inside the handlers below
+        return code
     except PlugscaffoldError as exc:
-        print(f"plugscaffold: error: {exc}", file=sys.stderr)
+        print(f"plugscaffold: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("plugscaffold: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except (
+        BrokenPipeError
+    ):  # the reader went away (`plugscaffold list | head -1`): end quietly, as Unix tools do
+        _drop_stdout()
+        return 128 + signal.SIGPIPE
+    except OSError as exc:  # a disk that is full, read-only or gone; an output that cannot take more
+        from .files import os_error_message
+
+        if exc.filename is None:  # files are written with their names; a stream without
+            _drop_stdout()
+            message = os_error_message(exc, "write the output")
+        else:
+            message = os_error_message(exc)
+        print(f"plugscaffold: error: {one_line(message)}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a bug: still one line, with a way to see more
         if os.environ.get("PLUGSCAFFOLD_DEBUG"):
             raise
         print(
-            f"plugscaffold: internal error: {type(exc).__name__}: {exc} (set PLUGSCAFFOLD_DEBUG=1 for a traceback and please report it)",
+            f"plugscaffold: internal error: {type(exc).__name__}: {one_line(str(exc), 300)} (set PLUGSCAFFOLD_DEBUG=1 for a traceback and please report it)",
             file=sys.stderr,
         )
         return 3
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that the flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture it)
+        pass
 
 
 def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
@@ -250,6 +314,9 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
     from .report import format_report
     from .update import UpdateConflict, update
 
+    def waiting() -> None:
+        print(f"plugscaffold: waiting for another command on {args.directory} to finish ...", file=sys.stderr)
+
     try:
         result = update(
             args.directory,
@@ -260,18 +327,28 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
             dry_run=args.dry_run,
             upgrade_modules=args.upgrade_modules,
             project=args.project,
+            keep_failing=args.keep_failing,
             catalog=catalog,
+            on_wait=waiting,
         )
     except UpdateConflict as exc:
         print(f"plugscaffold: {exc}", file=sys.stderr)
         return 1
     if args.dry_run:
         sys.stdout.write(result.diff or "no changes\n")
+        problems = [f"would conflict in {', '.join(result.conflicts)}"] if result.conflicts else []
+        problems += [f"the merged model.py would fail its check: {result.failing}"] if result.failing else []
+        if problems:
+            print(f"plugscaffold: dry run: {'; '.join(problems)}; nothing was written", file=sys.stderr)
+            return 1
         return 0
     print(format_report(result.generated, catalog))
-    print(
-        f"Updated      {', '.join(result.changed) or 'nothing changed'} (your edits kept by a three-way merge)"
-    )
+    if result.added:
+        print(f"Added        {', '.join(result.added)}")
+    if result.changed or not result.added:
+        print(
+            f"Updated      {', '.join(result.changed) or 'nothing changed'} (your edits kept by a three-way merge)"
+        )
     for key in result.kept_modules:
         print(
             f"Note         the catalog's {key} changed since generation; your file keeps its copy (--upgrade-modules to replace it)"
@@ -293,8 +370,9 @@ def cmd_homework(args: argparse.Namespace, catalog: Catalog) -> int:
 def cmd_grade(args: argparse.Namespace, catalog: Catalog) -> int:
     from .homework import format_grades, grade
 
-    if args.timeout <= 0 or (args.jobs is not None and args.jobs < 1):
-        raise SpecError("--timeout must be positive and --jobs at least 1")
+    check_timeout(args.timeout)
+    if args.jobs is not None and args.jobs < 1:
+        raise SpecError(f"--jobs must be at least 1, got {args.jobs}")
     rows = grade(args.assignment, args.submissions, args.csv, timeout=args.timeout, jobs=args.jobs)
     print(format_grades(rows, args.csv))
     return 0

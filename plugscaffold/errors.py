@@ -38,3 +38,32 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest candidate, or ''."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def shorten(value: object, limit: int = 80) -> str:
+    """``value`` as text for an error message: one line, at most ``limit`` characters.
+
+    Containers are summarised with :mod:`reprlib` (which never expands a deeply shared
+    structure such as a YAML alias bomb); strings have control characters escaped.
+    """
+    if isinstance(value, str):
+        text = value
+    else:
+        import reprlib
+
+        short = reprlib.Repr()
+        short.maxlevel, short.maxstring, short.maxother = 3, limit, limit
+        text = short.repr(value)
+    text = (
+        text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text
+    )
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(message: str, limit: int = 1000) -> str:
+    """A message printed by the CLI: newlines and other control characters escaped, bounded."""
+    if not message.isprintable():
+        message = "".join(
+            c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message
+        )
+    return message if len(message) <= limit else message[: limit - 3] + "..."

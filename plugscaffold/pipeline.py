@@ -72,7 +72,7 @@ def generate(
         }
         if project:
             contents.update(project_files(plan, catalog, result, check))
-        files = commit(stage, target, contents) if target is not None else []
+        files = commit(stage, target, contents, replace=force) if target is not None else []
     return Generated(plan=plan, source=source, smoke=result, check=check, contents=contents, files=files)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from .catalog import NONE, Catalog
 from .choice import resolve_choice
 from .compose import Placement, parse_placement
-from .errors import SpecError, did_you_mean
+from .errors import SpecError, did_you_mean, shorten
 
 ARCHITECTURES = ("unet",)
 #: Where ``--attn`` can put modules, per architecture, and where it puts them by default.
@@ -31,6 +31,12 @@ POSITIONS = {
 DEFAULT_POSITIONS = ("enc", "bottleneck", "dec")
 PLACED_SLOT = "attn"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: The longest project name (file systems allow 255 bytes; staging adds a prefix).
+MAX_NAME = 100
+#: The largest side of a check's input (--size), and of a recorded project size.
+MAX_SIDE = 8192
+#: The longest --attn value, and the deepest nesting of its parentheses.
+MAX_ATTN_TEXT, MAX_ATTN_DEPTH = 2000, 16
 _SIZES = {
     "in_channels": (3, 1, 4096),
     "classes": (2, 1, 4096),
@@ -107,8 +113,8 @@ def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = N
         flag = f"--{key.replace('_', '-')}"
         try:
             value = int(value)
-        except (TypeError, ValueError):
-            raise SpecError(f"{flag} must be an integer, got '{value}'") from None
+        except (TypeError, ValueError, OverflowError):
+            raise SpecError(f"{flag} must be an integer, got '{shorten(value)}'") from None
         if not low <= value <= high:
             raise SpecError(f"{flag} must be between {low} and {high}, got {value}")
         sizes[key] = value
@@ -116,14 +122,22 @@ def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = N
     for slot_name, slot in catalog.slots.items():
         if slot_name == PLACED_SLOT:
             continue
-        text = options.pop(slot_name, None) or slot.default
+        text = options.pop(slot_name, None)
+        if text is None:
+            text = slot.default
+        elif not isinstance(text, str):  # from a corrupted answers file
+            raise SpecError(
+                f"--{slot_name} must be a module name such as '{slot.default}', got {shorten(text)}"
+            )
         entry, overrides, canonical = resolve_choice(catalog, slot_name, text, f"--{slot_name} {text}")
         choices.append(Choice(slot_name, entry.name if entry else NONE, overrides, canonical))
-    attn = options.pop(PLACED_SLOT, None) or []
-    placements = [
-        parse_placement(text, catalog, POSITIONS[arch], DEFAULT_POSITIONS)
-        for text in ([attn] if isinstance(attn, str) else attn)
-    ]
+    attn = options.pop(PLACED_SLOT, None)
+    attn = [] if attn is None else [attn] if isinstance(attn, str) else attn
+    if not isinstance(attn, (list, tuple)) or not all(isinstance(text, str) for text in attn):
+        raise SpecError(f"--attn must be composition texts such as 'se@enc', got {shorten(attn)}")
+    for text in attn:
+        check_attn_text(text)
+    placements = [parse_placement(text, catalog, POSITIONS[arch], DEFAULT_POSITIONS) for text in attn]
     placements = [p for p in placements if p is not None]
     taken = [position for p in placements for position in p.positions]
     for position in set(taken):
@@ -134,14 +148,33 @@ def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = N
     if options:
         key = next(iter(options))
         known = [*catalog.slots, *_SIZES, "arch"]
-        raise SpecError(f"unknown option '{key}'{did_you_mean(key, known)}")
+        raise SpecError(f"unknown option '{shorten(key)}'{did_you_mean(str(key), known)}")
     return Spec(name=name, arch=arch, choices=tuple(choices), attn=tuple(placements), **sizes)
 
 
 def check_project_name(name: str) -> None:
     """A project name is a plain identifier: it names a directory and never escapes cwd."""
-    if not _NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
         raise SpecError(
-            f"project name '{name}' is not a safe identifier; use letters, digits and "
+            f"project name '{shorten(name)}' is not a safe identifier; use letters, digits and "
             "underscores, starting with a letter (e.g. my_unet)"
+        )
+    if len(name) > MAX_NAME:
+        raise SpecError(
+            f"project name '{shorten(name, 40)}' is {len(name)} characters long; use at most {MAX_NAME}"
+        )
+
+
+def check_attn_text(text: str) -> None:
+    """Bound an --attn value before it is parsed: its length and its nesting depth."""
+    if len(text) > MAX_ATTN_TEXT:
+        raise SpecError(f"--attn is {len(text)} characters long; use at most {MAX_ATTN_TEXT}")
+    depth = deepest = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        deepest = max(deepest, depth)
+    if deepest > MAX_ATTN_DEPTH:
+        raise SpecError(
+            f"--attn nests parentheses {deepest} levels deep; use at most {MAX_ATTN_DEPTH} "
+            "(a+b+c needs none: '+' chains and '/' runs in parallel)"
         )

@@ -13,6 +13,13 @@ or template tags are needed: the answers file (.plugscaffold.yml) is the whole r
 
 Plug-in classes whose catalog implementation changed since generation keep the code in
 your file (their lines differ between base and yours) unless ``--upgrade-modules``.
+
+The smoke check runs on exactly the model.py that will be written: when your edits make
+the merged file differ from the regenerated one, the merged file is checked too, and a
+merge that fails is not written (unless ``keep_failing``). One update at a time holds
+the project's lock; a second one waits for it and then merges over the first's result.
+A project made by copier has its ``.copier-answers.yml`` rewritten with the new answers
+(and its check size is taken from there), so that ``copier update`` stays in step.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import difflib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import merge3
 import yaml
@@ -30,14 +37,18 @@ import yaml
 from .answers import ANSWERS_FILE, read_project_record, source_digest
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
-from .errors import PlugscaffoldError, SpecError, TargetError
-from .files import staging
+from .errors import PlugscaffoldError, SmokeError, SpecError, TargetError, shorten
+from .files import commit, project_lock, staging, write_text
 from .inline import index
 from .pipeline import Generated, generate
 from .project import project_files
 from .render import format_code, render_model
-from .smoke import Check
-from .spec import make_spec
+from .smoke import Check, SmokeResult, SmokeWorker
+from .spec import PLACED_SLOT, make_spec
+from .yamlfile import read_yaml
+
+COPIER_ANSWERS = ".copier-answers.yml"
+_FIX = "restore it from version control"
 
 
 class UpdateConflict(PlugscaffoldError):
@@ -49,7 +60,9 @@ class Updated:
     generated: Generated
     merged: dict[str, str]
     conflicts: list[str]
-    changed: list[str]
+    changed: list[str]  # files that existed and change
+    added: list[str] = field(default_factory=list)  # files the update creates
+    failing: str = ""  # why the merged model.py fails its check ('' when it passes or was not checked)
     kept_modules: list[str] = field(default_factory=list)
     upgraded_modules: list[str] = field(default_factory=list)
     diff: str = ""
@@ -60,26 +73,39 @@ def read_answers(directory: Path) -> dict[str, Any]:
     path = directory / ANSWERS_FILE
     if not directory.is_dir():
         raise TargetError(f"{directory} is not a directory")
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise TargetError(
             f"{directory} has no {ANSWERS_FILE}, so it was not made by plugscaffold (or the file was deleted); "
             "generate a project with 'plugscaffold new' first"
         )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(
-            f"{path} is corrupted ({str(exc).splitlines()[0]}); restore it from version control"
-        ) from None
+    data = read_yaml(path, fix=_FIX)
     required = {"name": str, "options": dict, "parameters": (int, type(None)), "modules": dict}
     if not isinstance(data, dict):
-        raise SpecError(f"{path} is corrupted (not a mapping); restore it from version control")
+        raise SpecError(f"{path} is corrupted (not a mapping); {_FIX}")
     for key, kind in required.items():
-        if not isinstance(data.get(key), kind):
-            raise SpecError(
-                f"{path} is corrupted ('{key}' is missing or malformed); restore it from version control"
-            )
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise SpecError(f"{path} is corrupted ('{key}' is missing or malformed); {_FIX}")
+    for key, value in [*data["options"].items(), *data["modules"].items()]:
+        plain = isinstance(value, (str, int)) or (
+            key == PLACED_SLOT and isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+        if not isinstance(key, str) or not plain:
+            raise SpecError(f"{path} is corrupted ('{shorten(key)}: {shorten(value)}' is malformed); {_FIX}")
     return data
+
+
+def read_text(path: Path) -> str:
+    """A project file the user may have edited: UTF-8 text, or one line saying what it is not."""
+    if path.is_dir():
+        raise TargetError(f"{path} is a directory where the project has a file; move it away and run again")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}, "
+            "perhaps saved as latin-1); save it as UTF-8 and run the update again"
+        ) from None
 
 
 def update(
@@ -91,11 +117,43 @@ def update(
     dry_run: bool = False,
     upgrade_modules: bool = False,
     project: bool = False,
+    keep_failing: bool = False,
     catalog: Catalog | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> Updated:
-    """Regenerate ``directory`` with ``changes`` applied; see the module docstring."""
-    directory = Path(directory)
-    catalog = catalog or load_catalog()
+    """Regenerate ``directory`` with ``changes`` applied; see the module docstring.
+
+    ``on_wait`` is called if another command holds the project's lock (this one waits).
+    """
+    directory = Path(os.path.realpath(directory))
+    if not directory.is_dir():
+        raise TargetError(f"{directory} is not a directory; pass a project made by 'plugscaffold new'")
+    with project_lock(directory, on_wait):
+        return _update(
+            directory,
+            changes,
+            check=check,
+            smoke=smoke,
+            dry_run=dry_run,
+            upgrade_modules=upgrade_modules,
+            project=project,
+            keep_failing=keep_failing,
+            catalog=catalog or load_catalog(),
+        )
+
+
+def _update(
+    directory: Path,
+    changes: Mapping[str, Any],
+    *,
+    check: Check | None,
+    smoke: bool,
+    dry_run: bool,
+    upgrade_modules: bool,
+    project: bool,
+    keep_failing: bool,
+    catalog: Catalog,
+) -> Updated:
     recorded = read_answers(directory)
     name = recorded["name"]
     try:
@@ -114,6 +172,12 @@ def update(
             ) from None
         base.update(project_files(old_plan, catalog, measured, project_check))
         check = check or replace(project_check, timeout=Check().timeout)  # the project keeps its image size
+    copier = _read_copier_answers(directory)
+    if check is None and copier is not None and copier.get("size") is not None:
+        from .cli import parse_size
+
+        height, width = parse_size(str(copier["size"]))  # the size answered in copier
+        check = replace(Check(), height=height, width=width)
     check = check or Check()
 
     options = {**recorded["options"], **{k: v for k, v in changes.items() if v is not None}}
@@ -127,46 +191,110 @@ def update(
         catalog=catalog,
     )
     new = {relative: text for relative, text in gen.contents.items() if relative != ANSWERS_FILE}
+    current = {
+        relative: read_text(directory / relative) for relative in new if (directory / relative).exists()
+    }
 
     changed_modules = [
         key for key, digest in recorded["modules"].items()
         if key in catalog.entries and source_digest(catalog.entries[key].classes) != digest
     ]  # fmt: skip
-    merged, conflicts, changed, diffs = {}, [], [], []
+    merged, conflicts, changed, added, diffs = {}, [], [], [], []
     for relative, new_text in new.items():
-        path = directory / relative
         base.setdefault(relative, "")  # a file the update adds (--project on a model-only project)
-        yours = path.read_text(encoding="utf-8") if path.exists() else base[relative]
+        yours = current.get(relative, base[relative])
         if upgrade_modules:
-            yours = _upgrade_classes(yours, [c for k in changed_modules for c in catalog.entries[k].classes])
+            classes = [c for k in changed_modules for c in catalog.entries[k].classes]
+            yours = _upgrade_classes(yours, classes, directory / relative)
         text, conflicted = merge(base[relative], yours, new_text)
         merged[relative] = text
         if conflicted:
             conflicts.append(relative)
-        if text != (path.read_text(encoding="utf-8") if path.exists() else None):
-            changed.append(relative)
-            diffs.append(_diff(path.read_text(encoding="utf-8") if path.exists() else "", text, relative))
-    result = Updated(gen, merged, conflicts, changed, diff="".join(diffs))
+        if text != current.get(relative):
+            (changed if relative in current else added).append(relative)
+            diffs.append(_diff(current.get(relative, ""), text, relative))
+    result = Updated(gen, merged, conflicts, changed, added, diff="".join(diffs))
     if upgrade_modules:
         result.upgraded_modules = changed_modules
     else:
         result.kept_modules = changed_modules
+    if smoke and not conflicts and merged["model.py"] != gen.contents["model.py"]:
+        # Your edits make the file on disk differ from the one checked: check it as written.
+        try:
+            result.generated = replace(
+                gen, source=merged["model.py"], smoke=check_source(merged["model.py"], gen)
+            )
+        except SmokeError as exc:
+            result.failing = str(exc)
+            if not (keep_failing or dry_run):
+                raise MergeFailsCheck(
+                    f"the merged model.py (the update with your edits) fails its check: {exc}; nothing was "
+                    "written (fix your edit, or pass --keep-failing to write the merge anyway)"
+                ) from None
     if dry_run:
         return result
-    contents = dict(merged)
+    contents = {relative: text for relative, text in merged.items() if text != current.get(relative)}
     contents[ANSWERS_FILE] = gen.contents[ANSWERS_FILE]
+    if copier is not None:
+        contents[COPIER_ANSWERS] = _copier_answers_text(directory, copier, gen, project or record is not None)
     with staging(directory) as stage:
-        for relative, text in contents.items():
-            (stage / relative).parent.mkdir(parents=True, exist_ok=True)
-            (stage / relative).write_text(text, encoding="utf-8")
-        for relative in contents:
-            os.replace(stage / relative, directory / relative)
+        commit(stage, directory, contents, replace=True)
+    if result.failing:
+        raise MergeFailsCheck(
+            f"wrote the merge as asked (--keep-failing), but model.py fails its check: {result.failing}"
+        )
     if conflicts:
         raise UpdateConflict(
             f"updated with conflicts in {', '.join(conflicts)}: your edits and the update changed the same lines; "
             "resolve the <<<<<<< yours / >>>>>>> new markers"
         )
     return result
+
+
+class MergeFailsCheck(PlugscaffoldError):
+    """The merged model.py (the update with the user's edits) fails the smoke check."""
+
+
+def check_source(source: str, gen: Generated) -> SmokeResult:
+    """Smoke-check ``source`` (a model.py for ``gen``'s Plan), exactly as it would be written."""
+    with SmokeWorker() as worker, staging(None) as stage:
+        path = stage / "model.py"
+        write_text(path, source)
+        return worker.run(path, gen.plan, gen.check)
+
+
+def _read_copier_answers(directory: Path) -> dict[str, Any] | None:
+    """copier's record of the answers, for a project made by ``copier copy`` (else None)."""
+    path = directory / COPIER_ANSWERS
+    if not os.path.lexists(path):
+        return None
+    data = read_yaml(path, fix=_FIX)
+    if not isinstance(data, dict):
+        raise SpecError(f"{path} is corrupted (not a mapping); {_FIX}")
+    return data
+
+
+def _copier_answers_text(directory: Path, old: dict[str, Any], gen: Generated, project: bool) -> str:
+    """``.copier-answers.yml`` with the answers of ``gen`` (copier's own keys, ``_commit``..., kept)."""
+    data = dict(old)
+    options = gen.plan.spec.options()
+    for key, value in options.items():
+        if key == PLACED_SLOT:
+            data[key] = "; ".join(value) if isinstance(value, list) else value
+        elif isinstance(value, str):  # a slot choice: NAME in one answer, KEY=VALUE,... in NAME_params
+            name, _, params = value.partition(":")
+            data[key] = name
+            if params or f"{key}_params" in data:
+                data[f"{key}_params"] = params
+        else:
+            data[key] = value
+    data["project"] = project
+    data["size"] = gen.check.size_text
+    header = "".join(
+        line for line in (directory / COPIER_ANSWERS).read_text(encoding="utf-8").splitlines(True)
+        if line.startswith("#")
+    )  # fmt: skip
+    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def merge(base: str, yours: str, new: str) -> tuple[str, bool]:
@@ -177,12 +305,17 @@ def merge(base: str, yours: str, new: str) -> tuple[str, bool]:
     return text, conflicted
 
 
-def _upgrade_classes(source: str, names: list[str]) -> str:
+def _upgrade_classes(source: str, names: list[str], path: Path) -> str:
     """Replace top-level definitions ``names`` in ``source`` with the catalog's current code."""
     if not names:
         return source
     lines = source.splitlines(True)
-    tree = ast.parse(source)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise SpecError(
+            f"{path} does not parse ({exc.msg}, line {exc.lineno}); fix it before --upgrade-modules"
+        ) from None
     for node in sorted(tree.body, key=lambda n: -n.lineno):
         if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in names:
             start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
