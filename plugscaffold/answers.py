@@ -11,7 +11,7 @@ from . import __version__, inline
 from .catalog import Catalog
 from .errors import shorten
 from .plan import Plan
-from .smoke import Check, SmokeResult
+from .smoke import PROJECT_SIZE, Check, SmokeResult
 from .spec import MAX_SIDE, Spec
 
 #: The largest batch a recorded project check may have.
@@ -50,11 +50,7 @@ def project_command(spec: Spec, catalog: Catalog, check: Check) -> str:
     return (
         spec.command(catalog)
         + " --project"
-        + (
-            ""
-            if (check.height, check.width) == (default.height, default.width)
-            else f" --size {check.size_text}"
-        )
+        + ("" if (check.height, check.width) == (PROJECT_SIZE, PROJECT_SIZE) else f" --size {check.size_text}")
         + ("" if check.batch == default.batch else f" --batch {check.batch}")
     )
 

@@ -186,7 +186,10 @@ def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None
 def add_check_options(parser: argparse.ArgumentParser) -> None:
     checking = parser.add_argument_group("smoke check")
     checking.add_argument(
-        "--size", metavar="HxW", help="input size of the check, e.g. 256 or 96x128 (default: 256)"
+        "--size",
+        metavar="HxW",
+        help="input size of the check, e.g. 256 or 96x128 (default: the smallest that exercises every stage, "
+        "e.g. 32x48 at depth 4; 256 with --project)",
     )
     checking.add_argument("--batch", type=int, metavar="N", help="batch size of the check (default: 2)")
     checking.add_argument(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -11,10 +11,10 @@ from .answers import ANSWERS_FILE, answers, dump_answers, project_record
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .files import check_target, commit, staging
-from .plan import Plan, check_size
+from .plan import Plan, fit_check
 from .project import project_files
 from .render import render_model, with_parameters
-from .smoke import Check, SmokeResult, SmokeWorker
+from .smoke import PROJECT_SIZE, Check, SmokeResult, SmokeWorker
 from .spec import Spec, make_spec
 
 
@@ -46,13 +46,17 @@ def generate(
     """Generate project ``name`` under ``parent``; nothing is written unless all steps pass.
 
     ``project`` adds the training project around model.py (train.py, data.py, tests, README).
+    ``check`` without a size runs at the smallest input that exercises every stage
+    (:func:`plugscaffold.plan.fit_check`), or with ``project`` at PROJECT_SIZE.
     ``worker``, a SmokeWorker started earlier (the CLI starts one before it parses options),
     runs the check; one is started here otherwise. It is closed either way.
     """
     catalog = catalog or load_catalog()
     spec = make_spec(catalog, name, options)
     plan = make_plan(spec, catalog)
-    check_size(plan, check)
+    if project and not check.sized:  # a training project is checked at the size it trains at
+        check = replace(check, height=PROJECT_SIZE, width=PROJECT_SIZE)
+    check = fit_check(plan, check)
     target = check_target(Path(parent), name, force) if write else None
     result = None
     # The check's subprocess imports torch while this process renders.

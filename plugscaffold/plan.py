@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keyword
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import expr
@@ -269,20 +269,46 @@ def hook_code(entry: Entry, params: Mapping[str, Any]) -> str:
     return entry.build.format(**fields)
 
 
-def check_size(plan: Plan, check: Check) -> None:
-    """Stop (one line) when a module would see a feature map smaller than it accepts at the
-    check's input size; the model pads the input to a multiple of ``plan.divisor`` first."""
-    padded = check.padded(plan.divisor)
+def _needs(plan: Plan):
+    """(layer, need, level) for every smallest feature map a module declares; ``level`` is that
+    of the layer's smallest input (the model pads the input to a multiple of ``plan.divisor``)."""
     levels = {"x": 0}
     for layer in plan.layers:
         level = max(levels[name] for name in layer.inputs)  # its smallest input
         levels[layer.output] = layer.shape.level
-        seen = [n // 2**level for n in padded]
         for need in layer.needs:
-            if min(seen) < need.size:
-                size = max(need.size * 2**level, plan.divisor)
-                raise PlanError(
-                    f"{layer.stage}: '{need.module}' needs feature maps of at least {need.size}x{need.size} "
-                    f"({need.reason}), but at --size {check.height}x{check.width} {layer.attr} sees {seen[0]}x{seen[1]}; "
-                    f"use --size {size} or larger, or place it at a shallower stage",
-                )
+            yield layer, need, level
+
+
+def smallest_input(plan: Plan) -> int:
+    """The smallest side that exercises every stage: a multiple of ``plan.divisor`` at which the
+    deepest feature map is at least 2x2 (every 3x3 convolution and 2x2 resampling sees more than
+    one pixel) and every module sees at least its declared smallest feature map."""
+    side = max([2 * plan.divisor] + [need.size * 2**level for _, need, level in _needs(plan)])
+    return -(-side // plan.divisor) * plan.divisor
+
+
+def fit_check(plan: Plan, check: Check) -> Check:
+    """``check`` with its input size: the one given (verified by :func:`check_size`), or else
+    the smallest that exercises every stage, ``smallest_input`` high and one ``plan.divisor``
+    wider, so that a module that confuses H and W fails the check."""
+    if check.sized:
+        check_size(plan, check)
+        return check
+    side = smallest_input(plan)
+    return replace(check, height=side, width=side + plan.divisor, auto=True)
+
+
+def check_size(plan: Plan, check: Check) -> None:
+    """Stop (one line) when a module would see a feature map smaller than it accepts at the
+    check's input size; the model pads the input to a multiple of ``plan.divisor`` first."""
+    padded = check.padded(plan.divisor)
+    for layer, need, level in _needs(plan):
+        seen = [n // 2**level for n in padded]
+        if min(seen) < need.size:
+            size = max(need.size * 2**level, plan.divisor)
+            raise PlanError(
+                f"{layer.stage}: '{need.module}' needs feature maps of at least {need.size}x{need.size} "
+                f"({need.reason}), but at --size {check.height}x{check.width} {layer.attr} sees {seen[0]}x{seen[1]}; "
+                f"use --size {size} or larger, or place it at a shallower stage",
+            )

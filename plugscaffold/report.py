@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .catalog import Catalog
+from .catalog import Catalog, license_notice
 from .pipeline import Generated
 from .plan import chosen_plugins
 
@@ -31,14 +31,17 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
     if chosen:
         lines.append("Plug-ins")
         lines += table([[e.slot, e.name, e.title, e.citation or "-", e.link or "-"] for e in chosen])
+        if license_notice(chosen):
+            lines.append(f"Licence      {license_notice(chosen)}")
     else:
         lines.append("Plug-ins     none: the classic architecture")
     lines.append("")
 
     if smoke:
         h, w = check.padded(plan.divisor)
+        chosen = " (the smallest that exercises every stage; --size checks yours)" if check.auto else ""
         lines.append(
-            f"Shapes (B, C, H, W) in the smoke check: batch {check.batch}, {check.height}x{check.width} input"
+            f"Shapes (B, C, H, W) in the smoke check: batch {check.batch}, {check.height}x{check.width} input{chosen}"
         )
         rows = [["stage", "layer", "module", "shape"]]
         rows.append(["input", "", "", str((check.batch, plan.input.channels, check.height, check.width))])

@@ -22,14 +22,29 @@ from .resources import PACKAGE_DIR
 WORKER = PACKAGE_DIR / "_smoke_worker.py"
 
 
+#: The image size of a training project (--project) when --size is not given: its check runs at
+#: the size it trains at, and train.py, data.py and its README use it.
+PROJECT_SIZE = 256
+
+
 @dataclass(frozen=True)
 class Check:
-    """How to run the check: input size, batch and a time limit in seconds."""
+    """How to run the check: input size, batch and a time limit in seconds.
 
-    height: int = 256
-    width: int = 256
+    Without a size (``height`` and ``width`` None) the check runs at the smallest input that
+    exercises every stage of the Plan (:func:`plugscaffold.plan.fit_check` chooses it, and marks
+    the result ``auto``).
+    """
+
+    height: int | None = None
+    width: int | None = None
     batch: int = 2
     timeout: float = 600.0
+    auto: bool = False  # the size was chosen by fit_check, not given
+
+    @property
+    def sized(self) -> bool:
+        return self.height is not None and self.width is not None
 
     @property
     def size_text(self) -> str:
