@@ -133,17 +133,41 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
     )
     grader = sub.add_parser(
         "grade",
-        help="run an assignment's tests over a folder of submissions",
-        description="Run every student's tests against SUBMISSIONS/<id>/model.py and write one CSV row per student.",
+        help="grade a folder of submissions with hidden checks, or package the Gradescope autograder",
+        description="Grade SUBMISSIONS/<id>/model.py of every student with checks on inputs drawn afresh, each "
+        "submission isolated (own process group, time limit per check, memory cap, no network). Writes a CSV "
+        "with every check and its points, and feedback/<id>.md and <id>.results.json (Gradescope's format).",
+        epilog="examples:\n  plugscaffold grade hw1 submissions/ --csv grades.csv\n"
+        "  plugscaffold grade hw1 --gradescope-zip autograder.zip",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     grader.add_argument("assignment", help="a directory made by 'plugscaffold homework'")
-    grader.add_argument("submissions", help="a folder with one sub-folder per student (or group) id")
+    grader.add_argument(
+        "submissions", nargs="?", help="a folder with one sub-folder per student (or group) id"
+    )
     grader.add_argument("--csv", default="grades.csv", help="where to write the grades (default: grades.csv)")
     grader.add_argument(
-        "--timeout", type=float, default=300, metavar="S", help="seconds per submission (default: 300)"
+        "--feedback", metavar="DIR", help="feedback per student and results.json (default: feedback/ by the CSV)"
     )
     grader.add_argument(
-        "--jobs", type=int, default=None, metavar="N", help="submissions graded at once (default: CPUs)"
+        "--timeout", type=float, default=600, metavar="S", help="seconds per submission (default: 600)"
+    )
+    grader.add_argument(
+        "--check-timeout", type=float, default=30, metavar="S", help="seconds per check (default: 30)"
+    )
+    grader.add_argument(
+        "--memory", type=int, default=4096, metavar="MIB", help="memory cap per submission (default: 4096)"
+    )
+    grader.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="submissions graded at once (default: 2)"
+    )
+    grader.add_argument("--seed", type=int, default=None, help="the hidden inputs' seed (default: a fresh one)")
+    grader.add_argument(
+        "--similarity", type=float, default=0.9, metavar="R",
+        help="flag pairs whose normalised code matches at least this much, 0 to 1 (default: 0.9)",
+    )  # fmt: skip
+    grader.add_argument(
+        "--gradescope-zip", metavar="ZIP", help="write Gradescope's autograder zip for the assignment instead"
     )
 
     lister = sub.add_parser(
@@ -372,12 +396,29 @@ def cmd_homework(args: argparse.Namespace, catalog: Catalog) -> int:
 
 def cmd_grade(args: argparse.Namespace, catalog: Catalog) -> int:
     from .homework import format_grades, grade
+    from .homework.gradescope import write_autograder
+    from .homework.runner import Limits
 
+    if args.gradescope_zip:
+        path = write_autograder(args.assignment, args.gradescope_zip)
+        print(f"Wrote        {path}: upload it as the assignment's autograder on Gradescope")
+        return 0
+    if not args.submissions:
+        raise SpecError("grade needs SUBMISSIONS (a folder with one sub-folder per student), or --gradescope-zip")
     check_timeout(args.timeout)
+    check_timeout(args.check_timeout)
     if args.jobs is not None and args.jobs < 1:
         raise SpecError(f"--jobs must be at least 1, got {args.jobs}")
-    rows = grade(args.assignment, args.submissions, args.csv, timeout=args.timeout, jobs=args.jobs)
-    print(format_grades(rows, args.csv))
+    if args.memory < 256 or not 0 < args.similarity <= 1:
+        raise SpecError("--memory must be at least 256 (MiB) and --similarity between 0 and 1")
+    limits = Limits(check_timeout=args.check_timeout, total_timeout=args.timeout, memory_mb=args.memory)
+    report = grade(
+        args.assignment, args.submissions, args.csv, limits=limits, jobs=args.jobs, seed=args.seed,
+        feedback_dir=args.feedback, similarity=args.similarity,
+    )  # fmt: skip
+    print(format_grades(report.rows, args.csv, report.seed))
+    for a, b, ratio in report.similar:
+        print(f"Similar      {a} and {b}: {ratio:.0%} of the normalised code matches (a flag to look at, not a score)")
     return 0
 
 
