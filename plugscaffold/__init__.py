@@ -1,3 +1,25 @@
 """plugscaffold: generate standalone, checked PyTorch models with published plug-ins wired in."""
 
+import os as _os
+import sys as _sys
+
 __version__ = "0.1.0"
+
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    _os.write(2, b"plugscaffold: interrupted; nothing was written\n")
+    _os._exit(130)
+
+
+# Ctrl-C while the command loads its modules (the first ~0.1 s) ends like any other
+# interrupt: one line, status 130, no traceback. Installed here, by the first code of the
+# package that runs (with the C module: importing `signal` itself takes milliseconds);
+# cli.main() puts Python's handler back. Only when run as the program (the console script
+# or python -m plugscaffold): importing the library changes nothing.
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("plugscaffold", "-m", "__main__.py"):
+    try:
+        import _signal
+
+        _signal.signal(_signal.SIGINT, _interrupted_while_loading)
+    except (ImportError, ValueError):  # another Python; not the main thread
+        pass

@@ -7,32 +7,16 @@ argument), 130 interrupted, 141 output closed early (``plugscaffold list | head 
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
-
-
-def _interrupted_while_loading(signum: int, frame: object) -> None:
-    os.write(2, b"plugscaffold: interrupted; nothing was written\n")
-    os._exit(130)
-
-
-# Ctrl-C while the modules below load (the first ~0.1 s of a run) ends like any other
-# interrupt, not with a traceback; main() puts Python's own handler back. Only when run
-# as the program: importing the library leaves signal handling alone.
-if os.path.basename(sys.argv[0] if sys.argv else "") in ("plugscaffold", "__main__.py"):
-    try:
-        signal.signal(signal.SIGINT, _interrupted_while_loading)
-    except ValueError:  # not the main thread
-        pass
-
 import argparse
 import math
+import os
 import re
+import signal
+import sys
 from contextlib import nullcontext
 from typing import Sequence
 
-from . import __version__
+from . import __version__, _interrupted_while_loading
 from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
 from .compose import __doc__ as COMPOSITION_HELP

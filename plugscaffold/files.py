@@ -51,6 +51,12 @@ def os_error_message(exc: OSError, action: str = "write", path: object = None) -
     return f"cannot {action}{where}: {reason}" + (f"; {advice}" if advice else "")
 
 
+_APPEARED = (
+    "{target} already exists (it appeared while the model was generated and checked); nothing was written; "
+    "pass --force to regenerate its files"
+)
+
+
 def check_target(parent: Path, name: str, force: bool) -> Path:
     """The project directory ``parent/name``; refuse a taken path unless ``force``.
 
@@ -121,16 +127,13 @@ def commit(stage: Path, target: Path, files: Mapping[str, str], *, replace: bool
             return [target / relative for relative in files]
         except FileExistsError:
             if not replace:
-                raise TargetError(
-                    f"{target} already exists (it appeared while the model was generated and checked); "
-                    "nothing was written; pass --force to regenerate its files"
-                ) from None
+                raise TargetError(_APPEARED.format(target=target)) from None
             for relative in files:  # back into the stage for replace_files
                 os.replace(fresh / relative, stage / relative)
         except OSError as exc:
             raise TargetError(os_error_message(exc, "create", target) + "; nothing was written") from None
-    elif not replace:
-        raise TargetError(f"{target} already exists; pass --force to regenerate its files (others are kept)")
+    elif not replace:  # it was free when generation started (check_target)
+        raise TargetError(_APPEARED.format(target=target))
     with project_lock(target):
         replace_files(stage, target, list(files))
     return [target / relative for relative in files]

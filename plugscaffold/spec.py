@@ -166,9 +166,7 @@ def check_project_name(name: str) -> None:
 
 
 def check_attn_text(text: str) -> None:
-    """Bound an --attn value before it is parsed: its length and its nesting depth."""
-    if len(text) > MAX_ATTN_TEXT:
-        raise SpecError(f"--attn is {len(text)} characters long; use at most {MAX_ATTN_TEXT}")
+    """Bound an --attn value before it is parsed: its nesting depth and its length."""
     depth = deepest = 0
     for char in text:
         depth += (char == "(") - (char == ")")
@@ -178,3 +176,5 @@ def check_attn_text(text: str) -> None:
             f"--attn nests parentheses {deepest} levels deep; use at most {MAX_ATTN_DEPTH} "
             "(a+b+c needs none: '+' chains and '/' runs in parallel)"
         )
+    if len(text) > MAX_ATTN_TEXT:
+        raise SpecError(f"--attn is {len(text)} characters long; use at most {MAX_ATTN_TEXT}")

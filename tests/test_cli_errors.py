@@ -16,7 +16,7 @@ USER_ERRORS = [
     (["new", "m", "--up", "dysample:style"], ["is not KEY=VALUE"]),
     (["new", "m", "--attn", "none:reduction=4"], ["takes no hyper-parameters"]),
     (["new", "m", "--skip", "eff", "--width", "48"],
-     ["skip slot at decoder 1", "'eff'", "in_channels % groups == 0", "groups=32, in_channels=48", "fix: use --width 64"]),
+     ["skip slot at decoder 1", "'eff'", "% groups == 0", "groups=32, in_channels=48", "fix: use --width 64"]),
     (["new", "m", "--up", "dysample:groups=5", "--width", "16"],
      ["up slot at decoder", "'dysample'", "groups=5", "fix:"]),
     (["new", "m", "--attn", "se", "--width", "8"], ["attn at enc of encoder 1", "in_channels // reduction >= 1", "in_channels=8", "fix: use --width 16"]),
