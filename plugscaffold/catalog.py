@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,6 +17,42 @@ from .resources import CATALOG_PATH, MODULES_DIR
 CHANNEL_VARS = ("in_channels", "out_channels", "skip_channels")
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 NONE = "none"
+#: What a licence allows, by its identifier's start (the text before any ' (' or ';').
+LICENSE_KINDS = {
+    "permissive": ("MIT", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause"),
+    "noncommercial": ("CC BY-NC",),
+    "copyleft": ("GPL", "AGPL", "LGPL", "CC BY-SA"),
+    "unstated": ("not stated",),
+}
+#: Kinds that restrict how a model may be used or shared: ``new`` prints a notice for them.
+RESTRICTED_KINDS = ("noncommercial", "copyleft")
+_RESTRICTION = {"noncommercial": "non-commercial", "copyleft": "copyleft"}
+
+
+def license_notice(entries: list[Entry]) -> str:
+    """One line naming the entries that follow non-commercial or copyleft code ('' if none)."""
+    restricted = [
+        f"{e.name} ({_RESTRICTION[kind]}: {(e.license or '').split(' (', 1)[0]})"
+        for e in entries
+        if (kind := license_kind(e.license or "")) in RESTRICTED_KINDS
+    ]
+    if not restricted:
+        return ""
+    return (
+        f"{', '.join(restricted)} follow{'s' if len(restricted) == 1 else ''} code under a restrictive "
+        "licence; check it before commercial use or redistribution ('plugscaffold show NAME')"
+    )
+
+
+def license_kind(text: str) -> str | None:
+    """'permissive', 'noncommercial', 'copyleft' or 'unstated' for a catalog licence; None if unknown."""
+    main = text.split(" (", 1)[0].split(";", 1)[0].strip()
+    for kind, prefixes in LICENSE_KINDS.items():
+        if any(main.startswith(prefix) for prefix in prefixes):
+            return kind
+    return None
+
+
 #: The conv3x3 calls of a block that lists none: a double conv's (in, out), (out, out).
 DOUBLE_CONV = (("in_channels", "out_channels"), ("out_channels", "out_channels"))
 
@@ -112,8 +148,10 @@ class Entry:
     contract: Contract
     aliases: tuple[str, ...] = ()
     paper: Mapping[str, Any] | None = None
-    code: str | None = None
-    license: str | None = None
+    code: str | None = None  # the paper authors' own code
+    license: str | None = None  # the licence of the code ours follows
+    reference_code: str | None = None  # code ours follows that is not the authors' (a reimplementation, a library)
+    fixture_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per fixture file
     source_file: str | None = None
     classes: tuple[str, ...] = ()
     params: Mapping[str, Param] = field(default_factory=dict)
@@ -136,9 +174,9 @@ class Entry:
 
     @property
     def link(self) -> str:
-        """The best single link: official code, else DOI, else arXiv."""
-        if self.code:
-            return self.code
+        """The best single link: official code, else the reference code, else DOI, else arXiv."""
+        if self.code or self.reference_code:
+            return self.code or self.reference_code or ""
         paper = self.paper or {}
         if paper.get("doi"):
             return f"https://doi.org/{paper['doi']}"
@@ -180,6 +218,18 @@ class Catalog:
     def in_slot(self, slot: str) -> list[Entry]:
         return [e for e in self.entries.values() if e.slot == slot]
 
+    def with_license(self, kind: str | None) -> Catalog:
+        """This catalog with only the entries whose licence is of ``kind`` (None keeps all)."""
+        if kind is None:
+            return self
+        if kind not in LICENSE_KINDS:
+            raise SpecError(
+                f"--license {kind}: unknown licence kind{did_you_mean(kind, LICENSE_KINDS)}; "
+                f"use one of: {', '.join(LICENSE_KINDS)}"
+            )
+        kept = {key: e for key, e in self.entries.items() if license_kind(e.license or "") == kind}
+        return replace(self, entries=kept)
+
     def choices(self, slot: str) -> list[str]:
         """The names a user may give for ``slot``, sorted, with 'none' where the slot allows it."""
         names = sorted(e.name for e in self.in_slot(slot))
@@ -220,10 +270,10 @@ class Catalog:
 # --- loading -------------------------------------------------------------------------------
 
 _ENTRY_KEYS = {
-    "name", "slot", "aliases", "title", "paper", "code", "license", "source",
+    "name", "slot", "aliases", "title", "paper", "code", "reference_code", "license", "source",
     "build", "contract", "params", "reference", "notes", "fixture",
 }  # fmt: skip
-_REQUIRED = ("name", "slot", "title", "build", "contract")
+_REQUIRED = ("name", "slot", "title", "build", "contract", "license")
 _PAPER_KEYS = {"title", "authors", "venue", "year", "doi", "arxiv"}
 _SOURCE_KEYS = {"file", "classes"}
 _CONTRACT_KEYS = {"inputs", "channels", "scale", "layout", "align", "constraints", "min_size", "convs"}
@@ -291,6 +341,53 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
     return Catalog(version=str(data["version"]), slots=slots, entries=entries, path=path)
 
 
+def _check_provenance(raw: Mapping[str, Any], where: str) -> None:
+    """Every entry names the code it follows, as the authors' (`code`) or not (`reference_code`),
+    and that code's licence in words `plugscaffold list --license` understands."""
+    kind = license_kind(str(raw["license"])) if isinstance(raw["license"], str) else None
+    if kind is None:
+        known = ", ".join(p for prefixes in LICENSE_KINDS.values() for p in prefixes)
+        raise CatalogError(
+            f"{where}: license '{raw['license']}' is not a known licence; start it with one of: {known}"
+        )
+    if not (raw.get("code") or raw.get("reference_code")):
+        raise CatalogError(
+            f"{where}: name the code this module follows: 'code' (the paper authors' own) or "
+            "'reference_code' (a reimplementation or library code that is not the authors')"
+        )
+    if raw.get("code") and not raw.get("paper"):
+        raise CatalogError(
+            f"{where}: 'code' is the paper authors' code, but the entry has no paper; "
+            "use 'reference_code' for other code"
+        )
+    for key in ("code", "reference_code"):
+        if key in raw and not (isinstance(raw[key], str) and raw[key].startswith("https://")):
+            raise CatalogError(f"{where}: {key} must be an https:// address")
+
+
+def _parse_fixtures(
+    raw: Any, params: Mapping[str, Param], where: str
+) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+    """``fixture``: a file name, or a list of file names and {file, params} mappings, params
+    being the hyper-parameters that match the code the fixture was captured from."""
+    items = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else None if raw else []
+    if items is None:
+        raise CatalogError(f"{where}: fixture must be a file name or a list of them")
+    files, fixed = [], {}
+    for item in items:
+        if isinstance(item, dict):
+            _check_keys(item, {"file", "params"}, f"{where}: fixture", required=("file", "params"))
+            unknown = set(item["params"]) - set(params)
+            if unknown:
+                raise CatalogError(f"{where}: fixture {item['file']} sets unknown param '{sorted(unknown)[0]}'")
+            fixed[item["file"]] = dict(item["params"])
+            item = item["file"]
+        if not isinstance(item, str):
+            raise CatalogError(f"{where}: fixture must be a file name or a list of them")
+        files.append(item)
+    return tuple(files), fixed
+
+
 def _check_keys(raw: Any, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> None:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where} must be a mapping")
@@ -321,6 +418,8 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
     paper = raw.get("paper")
     if paper is not None:
         _check_keys(paper, _PAPER_KEYS, f"{where}: paper", required=("title", "venue", "year"))
+
+    _check_provenance(raw, where)
 
     source = raw.get("source")
     source_file, classes = None, ()
@@ -398,9 +497,7 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
     if fields - known:
         raise CatalogError(f"{where}: build uses unknown placeholder '{{{sorted(fields - known)[0]}}}'")
 
-    fixture = raw.get("fixture")
-    if not (fixture is None or isinstance(fixture, str) or isinstance(fixture, list)):
-        raise CatalogError(f"{where}: fixture must be a file name or a list of them")
+    fixtures, fixture_params = _parse_fixtures(raw.get("fixture"), params, where)
     references = []
     for ref in raw.get("reference") or []:
         _check_keys(
@@ -421,10 +518,12 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
         paper=paper,
         code=raw.get("code"),
         license=raw.get("license"),
+        reference_code=raw.get("reference_code"),
+        fixture_params=fixture_params,
         source_file=source_file,
         classes=classes,
         params=params,
         reference=tuple(references),
         notes=raw.get("notes"),
-        fixtures=tuple([fixture] if isinstance(fixture, str) else fixture or ()),
+        fixtures=fixtures,
     )

@@ -158,6 +158,10 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         "list", help="list the catalog's plug-ins", description="List the catalog's plug-ins."
     )
     lister.add_argument("slot", nargs="?", help=f"only this slot: {', '.join(catalog.slots)}")
+    lister.add_argument(
+        "--license", metavar="KIND",
+        help="only modules whose reference code has this kind of licence: permissive, noncommercial, copyleft, unstated",
+    )  # fmt: skip
     show = sub.add_parser(
         "show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code."
     )
@@ -409,6 +413,7 @@ def cmd_grade(args: argparse.Namespace, catalog: Catalog) -> int:
 def cmd_list(args: argparse.Namespace, catalog: Catalog) -> int:
     from .show import format_list
 
+    catalog = catalog.with_license(args.license)
     print(format_list(catalog, args.slot))
     return 0
 

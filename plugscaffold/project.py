@@ -18,8 +18,8 @@ from typing import Any
 
 from . import __version__
 from .answers import project_command
-from .catalog import Catalog
-from .plan import Plan, Shape
+from .catalog import Catalog, license_notice
+from .plan import Plan, Shape, chosen_plugins
 from .render import environment, format_code
 from .smoke import Check, SmokeResult
 
@@ -271,6 +271,7 @@ def _context(
             "paper": (e.paper or {}).get("title", ""),
             "citation": e.citation,
             "link": e.link,
+            "license": e.license,
         }
         for e in plan.entries
         if e.paper
@@ -314,6 +315,7 @@ def _context(
         "size_text": check.size_text,
         "main_metric": "dice" if task == "segmentation" else "accuracy",
         "plugins": plugins,
+        "license_notice": license_notice(chosen_plugins(plan, catalog)),
         "cost": cost,
         "rows": rows,
         "check": {"batch": check.batch, "height": height, "width": width},

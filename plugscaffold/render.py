@@ -69,10 +69,11 @@ def with_parameters(source: str, parameters: int | None) -> str:
 
 
 def _plugin_line(entry: Entry) -> str:
-    """'slot name: title (authors, venue year) link' for the header docstring."""
+    """'slot name: title (authors, venue year) link', then the licence of the code it follows,
+    for the header docstring."""
     cited = f" ({entry.citation})" if entry.citation else ""
     link = f" {entry.link}" if entry.link else ""
-    return f"{entry.slot} {entry.name}: {entry.title}{cited}{link}"
+    return f"{entry.slot} {entry.name}: {entry.title}{cited}{link}\n        licence: {entry.license}"
 
 
 def _hook_doc(hook: Hook, catalog: Catalog) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from . import inline
-from .catalog import Catalog, Entry
+from .catalog import LICENSE_KINDS, Catalog, Entry
 from .errors import SpecError, did_you_mean
 from .plan import place
 from .report import table
@@ -19,13 +19,22 @@ def format_list(catalog: Catalog, slot: str | None = None) -> str:
         raise SpecError(
             f"unknown slot '{slot}'{did_you_mean(slot, catalog.slots)}; slots: {', '.join(catalog.slots)}"
         )
-    rows = [["name", "slot", "title", "year", "parameters"]]
+    rows = [["name", "slot", "title", "year", "licence", "parameters"]]
     for entry in catalog.entries.values():
         if slot in (None, entry.slot):
             year = str(entry.paper["year"]) if entry.paper else "-"
-            rows.append([entry.name, entry.slot, entry.title, year, _reference_text(entry)])
-    note = "parameters: as measured on the official code, at the configuration shown (C = input channels)"
+            rows.append([entry.name, entry.slot, entry.title, year, _license_text(entry), _reference_text(entry)])
+    note = (
+        "parameters: as measured on the official code, at the configuration shown (C = input channels)\n"
+        "licence: of the code the module follows ('plugscaffold show NAME' names it; filter with --license "
+        f"{'|'.join(LICENSE_KINDS)})"
+    )
     return "\n".join([*table(rows, indent=""), "", note])
+
+
+def _license_text(entry: Entry) -> str:
+    """The licence identifier of the code the module follows (the catalog says more)."""
+    return (entry.license or "-").split(" (", 1)[0].split(";", 1)[0]
 
 
 def _reference_text(entry: Entry) -> str:
@@ -51,7 +60,10 @@ def _show(catalog: Catalog, entry: Entry) -> str:
             f"  paper        {p['title']}. {entry.citation}. {' '.join(i for i in ids if i)}".rstrip()
         )
     if entry.code:
-        lines.append(f"  code         {entry.code} (licence: {entry.license or 'not stated'})")
+        lines.append(f"  code         {entry.code} (the paper authors' code)")
+    if entry.reference_code:
+        lines.append(f"  follows      {entry.reference_code} (not the authors' code)")
+    lines.append(f"  licence      {entry.license}")
     lines.append(
         f"  contract     {c.inputs} input(s), {c.layout}, spatial scale {SCALE.get(c.scale, c.scale)}, "
         f"output channels = {c.channels}"

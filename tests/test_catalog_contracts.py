@@ -157,6 +157,7 @@ def test_matches_the_official_implementation_on_its_captured_fixture(key, file):
     fixture = torch.load(FIXTURES / file, weights_only=True)
     config = dict(fixture["config"])
     config.setdefault("in_channels", config.get("channels"))
+    config.update(entry.fixture_params.get(file, {}))  # the form the official code was captured in
     module, _ = build(entry, config)
     key_map = fixture.get("key_map") or {}
     state = {key_map.get(k, k): v for k, v in fixture["state_dict"].items()}

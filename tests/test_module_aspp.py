@@ -20,3 +20,14 @@ def test_atrous_rates_follow_the_output_stride(output_stride, rates):
     module = AtrousSpatialPyramidPooling(16, output_stride=output_stride)
     assert tuple(module.convs[i][0].dilation[0] for i in (1, 2, 3)) == rates
     assert tuple(module.convs[i][0].padding[0] for i in (1, 2, 3)) == rates
+
+
+def test_projection_dropout_is_torchvisions_half_by_default():
+    # torchvision/models/segmentation/deeplabv3.py ASPP.project ends with nn.Dropout(0.5)
+    module = AtrousSpatialPyramidPooling(16)
+    assert isinstance(module.project[-1], torch.nn.Dropout) and module.project[-1].p == 0.5
+    assert AtrousSpatialPyramidPooling(16, dropout=0.1).project[-1].p == 0.1
+    x = torch.randn(2, 16, 6, 6)
+    module.eval()
+    with torch.no_grad():
+        assert torch.equal(module(x), module(x))  # the identity in eval

@@ -74,3 +74,21 @@ def test_channels_last_and_autocast():
 def test_bad_heads(channels, heads):
     with pytest.raises(ValueError, match=rf"\({channels if heads else heads}\)"):
         MultiHeadSpatialSelfAttention(channels, heads=heads)
+
+
+def test_initialised_as_nn_multiheadattention():
+    # nn.MultiheadAttention._reset_parameters: xavier_uniform_ on in_proj_weight (3C x C, so the
+    # bound is sqrt(6 / (C + 3C))), in_proj_bias and out_proj.bias zero.
+    torch.manual_seed(0)
+    c = 64
+    m = MultiHeadSpatialSelfAttention(c, heads=4)
+    bound = math.sqrt(6.0 / (c + 3 * c))
+    w = m.qkv.weight.detach()
+    assert w.abs().max().item() <= bound
+    assert w.abs().max().item() > 0.95 * bound  # fills the interval, not a narrower default init
+    assert abs(w.std().item() - bound / math.sqrt(3)) < 0.05 * bound  # uniform(-a, a) has std a/sqrt(3)
+    assert torch.count_nonzero(m.qkv.bias) == 0 and torch.count_nonzero(m.proj.bias) == 0
+    ref = torch.nn.MultiheadAttention(c, 4)
+    assert abs(ref.in_proj_weight.detach().std().item() - w.std().item()) < 0.05 * bound
+    # nn.Linear's default would give bound 1/sqrt(C) = 0.125 with std 0.072: not this
+    assert abs(w.std().item() - 1 / math.sqrt(c) / math.sqrt(3)) > 0.01

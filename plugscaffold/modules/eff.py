@@ -94,7 +94,7 @@ class EfficientFeatureFusion(nn.Module):
         spatial_kernel_size: int = 7,
     ) -> None:
         super().__init__()
-        if inter_channels is None:
+        if not inter_channels:  # None or 0: the gate is as wide as the input
             inter_channels = channels
         if groups < 1:
             raise ValueError(f"groups ({groups}) must be a positive integer.")

@@ -21,6 +21,12 @@ class MultiHeadSpatialSelfAttention(nn.Module):
         # (rows q, k, v; heads contiguous inside each), proj is its out_proj.
         self.qkv = nn.Linear(channels, 3 * channels, bias=bias)
         self.proj = nn.Linear(channels, channels, bias=bias)
+        # Initialised as nn.MultiheadAttention: Xavier-uniform input projection (over the
+        # whole 3C x C matrix), zero biases; the output weight keeps nn.Linear's default.
+        nn.init.xavier_uniform_(self.qkv.weight)
+        if bias:
+            nn.init.zeros_(self.qkv.bias)
+            nn.init.zeros_(self.proj.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
