@@ -10,8 +10,11 @@ Parameters: 30,434,730
 
 Plug-ins:
     down hwd: Haar wavelet downsampling (Xu et al., Pattern Recognition 2023) https://github.com/apple1986/HWD
+        licence: not stated
     up dysample: DySample: learning to upsample by learning to sample (Liu, Lu, Fu, Cao, ICCV 2023) https://github.com/tiny-smart/dysample
+        licence: MIT
     skip eff: Efficient Feature Fusion (attention gate + concat + ECA + spatial attention) (Li et al., Computers in Biology and Medicine 2023) https://github.com/XSforAI/SUnet
+        licence: not stated
 """
 
 import math
@@ -322,7 +325,7 @@ class EfficientFeatureFusion(nn.Module):
         spatial_kernel_size: int = 7,
     ) -> None:
         super().__init__()
-        if inter_channels is None:
+        if not inter_channels:  # None or 0: the gate is as wide as the input
             inter_channels = channels
         if groups < 1:
             raise ValueError(f"groups ({groups}) must be a positive integer.")
@@ -365,22 +368,30 @@ class UNet(nn.Module):
         self.up4 = DySample(1024, scale=2, style="lp", groups=4, dyscope=False)
         # 1x1 projection: eff needs equal inputs: upsampled 1024 vs skip 512
         self.align4 = nn.Conv2d(1024, 512, kernel_size=1)
-        self.fuse4 = EfficientFeatureFusion(512, groups=32, spatial_kernel_size=7)
+        self.fuse4 = EfficientFeatureFusion(
+            512, inter_channels=0, groups=32, spatial_kernel_size=7
+        )
         self.dec4 = DoubleConv(1024, 512)
         self.up3 = DySample(512, scale=2, style="lp", groups=4, dyscope=False)
         # 1x1 projection: eff needs equal inputs: upsampled 512 vs skip 256
         self.align3 = nn.Conv2d(512, 256, kernel_size=1)
-        self.fuse3 = EfficientFeatureFusion(256, groups=32, spatial_kernel_size=7)
+        self.fuse3 = EfficientFeatureFusion(
+            256, inter_channels=0, groups=32, spatial_kernel_size=7
+        )
         self.dec3 = DoubleConv(512, 256)
         self.up2 = DySample(256, scale=2, style="lp", groups=4, dyscope=False)
         # 1x1 projection: eff needs equal inputs: upsampled 256 vs skip 128
         self.align2 = nn.Conv2d(256, 128, kernel_size=1)
-        self.fuse2 = EfficientFeatureFusion(128, groups=32, spatial_kernel_size=7)
+        self.fuse2 = EfficientFeatureFusion(
+            128, inter_channels=0, groups=32, spatial_kernel_size=7
+        )
         self.dec2 = DoubleConv(256, 128)
         self.up1 = DySample(128, scale=2, style="lp", groups=4, dyscope=False)
         # 1x1 projection: eff needs equal inputs: upsampled 128 vs skip 64
         self.align1 = nn.Conv2d(128, 64, kernel_size=1)
-        self.fuse1 = EfficientFeatureFusion(64, groups=32, spatial_kernel_size=7)
+        self.fuse1 = EfficientFeatureFusion(
+            64, inter_channels=0, groups=32, spatial_kernel_size=7
+        )
         self.dec1 = DoubleConv(128, 64)
         self.head = nn.Conv2d(64, classes, kernel_size=1)
 

@@ -9,11 +9,16 @@ Output: (B, 4, H, W) logits.
 Parameters: 796,097
 
 Plug-ins:
-    conv dsconv: depthwise-separable convolution (Howard et al., arXiv 2017) https://arxiv.org/abs/1704.04861
+    conv dsconv: depthwise-separable convolution (Howard et al., arXiv 2017) https://github.com/tensorflow/models
+        licence: Apache-2.0 (tensorflow/models research/slim/nets/mobilenet_v1.py, the authors' TensorFlow code)
     attn cbam: Convolutional Block Attention Module (Woo, Park, Lee, Kweon, ECCV 2018) https://github.com/Jongchan/attention-module
-    down conv: strided 3x3 convolution
-    up bilinear: bilinear interpolation + convolution
-    skip add: element-wise sum
+        licence: MIT
+    down conv: strided 3x3 convolution https://github.com/pytorch/pytorch
+        licence: BSD-3-Clause (PyTorch)
+    up bilinear: bilinear interpolation + convolution https://github.com/pytorch/pytorch
+        licence: BSD-3-Clause (PyTorch)
+    skip add: element-wise sum https://github.com/pytorch/pytorch
+        licence: BSD-3-Clause (PyTorch)
 """
 
 from typing import Optional
