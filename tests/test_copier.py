@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -104,3 +105,27 @@ def test_copier_update_after_a_new_template_tag_keeps_a_user_edit(template, tmp_
     assert "# tuned for dataset B\nclass UNet(nn.Module):" in model.read_text()
     assert (project / "CHANGES.md").read_text() == "template v2\n"
     assert "_commit: v2" in (project / ".copier-answers.yml").read_text()
+
+
+def test_update_keeps_copier_answers_in_step_and_checks_at_their_size(run_cli, tmp_path):
+    # A project made by `copier copy` (its answers file as copier writes it), then updated
+    # by plugscaffold: copier's record follows, and the size answered in copier is kept.
+    from plugscaffold.update import update
+
+    assert run_cli("new", "twin", "--width", "16", "--depth", "2", "--no-smoke").code == 0
+    answers = tmp_path / "twin" / ".copier-answers.yml"
+    answers.write_text(
+        "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
+        "_commit: v1\n_src_path: /templates/plugscaffold\nname: twin\narch: unet\ndepth: 2\n"
+        "up: convtranspose\nwidth: 16\nproject: false\nsmoke: true\nsize: '64'\n"
+    )
+    result = update(tmp_path / "twin", {"up": "dysample:style=pl", "attn": ["se@dec"]}, smoke=False)
+    assert (result.generated.check.height, result.generated.check.width) == (64, 64)
+    text = answers.read_text()
+    assert text.startswith("# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n")
+    data = yaml.safe_load(text)
+    assert data["_commit"] == "v1" and data["_src_path"] == "/templates/plugscaffold"
+    assert data["up"] == "dysample" and data["up_params"] == "style=pl"
+    assert data["attn"] == "se@dec" and data["size"] == "64" and data["width"] == 16
+    recorded = yaml.safe_load((tmp_path / "twin" / ".plugscaffold.yml").read_text())
+    assert recorded["options"]["up"] == "dysample:style=pl"

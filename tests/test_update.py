@@ -179,3 +179,52 @@ def test_a_corrupted_project_record_is_one_line_and_changes_nothing(run_cli, tmp
     result = run_cli("update", "seg", "--up", "bilinear")
     assert result.code == 1 and "corrupted" in result.err and len(result.err.strip().splitlines()) == 1
     assert {p: (tmp_path / "seg" / p).read_bytes() for p in snapshot} == snapshot
+
+
+def test_dry_run_with_conflicts_says_would_conflict_and_exits_1(project, run_cli):
+    edit(
+        project / "model.py",
+        'DySample(32, scale=2, style="lp", groups=4',
+        'DySample(32, scale=2, style="lp", groups=8',
+    )
+    before = {p: (project / p).read_bytes() for p in tree(project)}
+    result = run_cli("update", "proj", "--up", "bilinear", "--dry-run", "--no-smoke")
+    assert result.code == 1
+    assert result.err == "plugscaffold: dry run: would conflict in model.py; nothing was written\n"
+    assert "--- a/model.py" in result.out and "<<<<<<< yours" in result.out
+    assert {p: (project / p).read_bytes() for p in tree(project)} == before
+
+
+def test_files_the_update_creates_are_reported_as_added(project, run_cli):
+    result = run_cli("update", "proj", "--project", "--no-smoke")
+    assert result.code == 0, result.err
+    added = next(line for line in result.out.splitlines() if line.startswith("Added        "))
+    assert {"train.py", "data.py", "README.md"} <= set(added.split(None, 1)[1].split(", "))
+    assert "Updated" not in result.out  # model.py is unchanged: nothing was "updated"
+    changed = run_cli("update", "proj", "--up", "bilinear", "--no-smoke")
+    assert "Updated      model.py" in changed.out and "Added" not in changed.out
+
+
+@pytest.mark.slow
+def test_update_refuses_a_merge_whose_file_fails_the_check(run_cli, tmp_path):
+    # the check runs on the merged bytes that would be written, not on the regenerated model
+    assert run_cli("new", "m", "--width", "8", "--depth", "2", "--no-smoke").code == 0
+    model = tmp_path / "m" / "model.py"
+    edit(model, "        x = self.head(x)", "        x = x[:, :5]\n        x = self.head(x)")
+    before = {p: (tmp_path / "m" / p).read_bytes() for p in tree(tmp_path / "m")}
+    result = run_cli("update", "m", "--act", "gelu")
+    assert result.code == 1 and result.out == ""
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith(
+        "plugscaffold: error: the merged model.py (the update with your edits) fails its check: "
+        "smoke check failed in head: RuntimeError: "
+    )
+    assert "nothing was written" in lines[0] and "--keep-failing" in lines[0]
+    assert {p: (tmp_path / "m" / p).read_bytes() for p in tree(tmp_path / "m")} == before
+
+    kept = run_cli("update", "m", "--act", "gelu", "--keep-failing")
+    assert kept.code == 1
+    assert "wrote the merge as asked (--keep-failing), but model.py fails its check" in kept.err
+    text = model.read_text()
+    assert "x = x[:, :5]" in text and "nn.GELU" in text
