@@ -183,3 +183,16 @@ def test_training_project_readme_carries_the_notice():
     )
     plain = generate("proj", {"width": 8, "depth": 2}, smoke=False, write=False, project=True)
     assert "Licence notice" not in plain.contents["README.md"]
+
+
+def test_golden_headers_name_the_licence_of_every_plug_in():
+    for path in sorted((REPO / "tests" / "golden").glob("*.py")):
+        header = path.read_text().split('"""')[1]
+        lines = header.split("Plug-ins:\n", 1)[1].splitlines() if "Plug-ins:" in header else []
+        plugins = [
+            i for i, line in enumerate(lines) if line.startswith("    ") and not line.startswith("     ")
+        ]
+        for i in plugins:
+            assert lines[i + 1].startswith("        licence: "), (path.name, lines[i])
+    headline = (REPO / "tests" / "golden" / "headline.py").read_text()
+    assert "    up dysample: DySample" in headline and "        licence: MIT" in headline
