@@ -139,10 +139,23 @@ _os._exit(0)
 """
 
 SPAWN = """
-import os as _os, subprocess as _sp
+import os as _os, socket as _socket, subprocess as _sp, sys as _sys
 _kids = [_sp.Popen(["sleep", "300"]), _sp.Popen(["sleep", "301"], start_new_session=True)]
 with open({log!r}, "a") as _log:
     _log.write(f"{{_os.getpgid(0)}} {{' '.join(str(k.pid) for k in _kids)}}\\n")
+"""
+
+#: tries the network from the worker and from a child process, and writes down what happened
+NETWORK = """
+try:
+    _socket.create_connection(("127.0.0.1", 9), timeout=1)
+    _here = "connected"
+except OSError as _exc:
+    _here = str(_exc)
+_child = _sp.run([_sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), timeout=1)"],
+                 capture_output=True, text=True).stderr.strip().splitlines()[-1:]
+with open({log!r}, "a") as _log:
+    _log.write(f"worker: {{_here}}\\nchild: {{_child}}\\n")
 """
 
 
@@ -399,7 +412,8 @@ def test_results_json_follows_gradescopes_schema(honest, cheats):
 
 @pytest.fixture(scope="module")
 def hangs(assignment, tmp_path_factory):
-    """ann hangs in train mode at the bottleneck and starts two sleeps at import; ben hands in the same file."""
+    """ann hangs in train mode at the bottleneck, starts two sleeps and tries the network at import;
+    ben hands in the same file; cat's model.py asks for more memory than the cap."""
     out, _, manifest, _ = assignment
     base = tmp_path_factory.mktemp("hangs")
     log = base / "pids.log"
@@ -411,11 +425,12 @@ def hangs(assignment, tmp_path_factory):
         "            time.sleep(600)\n        squeezed = x.mean(dim=(2, 3))\n",
     )
     assert source != solution(out, "ann")
-    source = after_imports(source, SPAWN.format(log=str(log)))
-    subs = submit(base / "subs", {"ann": source, "ben": source})  # cat hands in nothing
-    limits = Limits(check_timeout=3, total_timeout=120, load_timeout=60, memory_mb=4096)
+    source = after_imports(source, SPAWN.format(log=str(log)) + NETWORK.format(log=str(base / "network.log")))
+    hog = after_imports(stub(out, "cat"), "_hog = bytearray(3 << 30)  # 3 GiB, over the cap\n")
+    subs = submit(base / "subs", {"ann": source, "ben": source, "cat": hog})
+    limits = Limits(check_timeout=3, total_timeout=120, load_timeout=60, memory_mb=1536)
     report = grade(out, subs, base / "grades.csv", limits=limits)
-    return report, log, wide_case.name
+    return report, log, wide_case.name, base / "network.log"
 
 
 def assert_all_ended(log: Path) -> None:
@@ -444,7 +459,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_a_hang_costs_only_the_checks_that_hang(hangs):
-    report, _, case = hangs
+    report, _, case, _ = hangs
     ann = next(r for r in report.rows if r.student == "ann")
     failed = {r.check.name: r.message for r in ann.results if not r.passed}
     assert set(failed) == {
@@ -458,6 +473,23 @@ def test_a_hang_costs_only_the_checks_that_hang(hangs):
 @pytest.mark.slow
 def test_no_submission_process_is_left_after_grading(hangs):
     assert_all_ended(hangs[1])
+
+
+@pytest.mark.slow
+def test_the_memory_cap_stops_a_submission_not_the_grader(hangs):
+    cat = next(r for r in hangs[0].rows if r.student == "cat")
+    assert cat.score == 0 and cat.note == "model.py does not load: MemoryError (the memory cap is 1536 MiB)"
+
+
+@pytest.mark.slow
+def test_the_submission_has_no_network(hangs):
+    report, _, _, network = hangs
+    lines = network.read_text().splitlines()
+    worker = [line for line in lines if line.startswith("worker: ")]
+    assert worker and all("network access is not allowed while grading" in line for line in worker), lines
+    if all(r.network.startswith("network namespace") for r in report.rows if r.network):
+        children = [line for line in lines if line.startswith("child: ")]
+        assert children and all("unreachable" in line for line in children), lines
 
 
 @pytest.mark.slow

@@ -16,11 +16,9 @@ Constructor arguments are JSON with tuples written ``{"tuple": [...]}`` (as in
 homework/records.py: this script imports nothing from plugscaffold).
 """
 
-import ctypes
 import importlib.util
 import json
 import os
-import resource
 import sys
 import traceback
 
@@ -109,7 +107,10 @@ def run_task(module, task, materials):
 
 
 def isolate(memory_mb):
-    """Cap memory, no core files, no network; say how the network was cut."""
+    """Cap memory, no core files, no network; say how the network was cut (POSIX; Linux for the namespace)."""
+    import ctypes
+    import resource
+
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -137,12 +138,14 @@ def refuse_sockets(event, _args):
         raise PermissionError(f"network access is not allowed while grading ({event})")
 
 
-def first_line(exc):
+def first_line(exc, memory_mb=0):
+    if isinstance(exc, MemoryError) and memory_mb:
+        return f"MemoryError (the memory cap is {memory_mb} MiB)"
     if isinstance(exc, SyntaxError):
         where = f" (model.py, line {exc.lineno})" if exc.lineno else ""
         return f"SyntaxError: {exc.msg}{where}"
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return (text.splitlines() or [type(exc).__name__])[0][:300]
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}"[:300] if lines else type(exc).__name__
 
 
 def main(workdir, fd, memory_mb, start):
@@ -168,7 +171,7 @@ def main(workdir, fd, memory_mb, start):
         sys.modules["submission"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # SystemExit too: the submission never loaded
-        say(event="load_error", message=first_line(exc))
+        say(event="load_error", message=first_line(exc, memory_mb))
         return 0
     say(event="loaded", network=network)
     for index in range(start, len(tasks)):
@@ -178,7 +181,7 @@ def main(workdir, fd, memory_mb, start):
             torch.save(result, os.path.join("results", f"{index}.pt"))
             say(event="done", index=index)
         except Exception as exc:
-            say(event="done", index=index, error=first_line(exc), where=_where(exc))
+            say(event="done", index=index, error=first_line(exc, memory_mb), where=_where(exc))
     say(event="finished")
     return 0
 

@@ -32,6 +32,7 @@ from .spec import HomeworkError
 ATOL = RTOL = 1e-4
 #: (H, W) pairs the hidden inputs are drawn from (scaled per input as the model feeds the module)
 HIDDEN_SIZES = [(h, w) for h in (4, 6, 8, 10, 12, 16) for w in (4, 6, 8, 10, 12, 16)]
+MAX_RESULT_BYTES = 256 << 20
 NOT_RUN = "not run: model.py does not load (see the summary)"
 
 
@@ -77,7 +78,7 @@ def grade(
     seed = secrets.randbelow(2**31) if seed is None else seed
     prepared = {s.id: prepare(root, manifest, s, seed) for s in manifest.students}
     workers = max(1, jobs or 2)
-    with _stop_on_signals(), ThreadPoolExecutor(max_workers=workers) as pool:
+    with runner.protected(), _stop_on_signals(), ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [
             pool.submit(grade_one, s, submissions / s.id / "model.py", prepared[s.id], limits)
             for s in manifest.students
@@ -269,14 +270,28 @@ def grade_one(entry: ManifestEntry, model: Path, prepared: Prepared, limits: run
             if problem:
                 results.append(Result(check, False, problem))
                 continue
-            try:
-                got = torch.load(work / "results" / f"{index}.pt", weights_only=True)
-            except Exception:  # missing or not ours: no result
+            got = _load_result(work / "results" / f"{index}.pt")
+            if got is None:
                 results.append(Result(check, False, "no result was recorded for this check"))
                 continue
             passed, message = compare(check, prepared.expected[index], got)
             results.append(Result(check, passed, message))
     return GradeRow(entry.id, results, note=outcome.note, network=outcome.network)
+
+
+def _load_result(path: Path) -> Any:
+    """A result file as tensors and plain data (weights_only: no code runs); None unless a small regular file."""
+    import stat
+
+    import torch
+
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULT_BYTES:
+            return None
+        return torch.load(path, weights_only=True)
+    except Exception:  # unreadable or not a torch file: no result
+        return None
 
 
 def compare(check: Check, want: Mapping[str, Any], got: Any) -> tuple[bool, str]:

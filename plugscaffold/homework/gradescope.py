@@ -110,7 +110,7 @@ def _who(root: Path, manifest: Manifest, model: Path | None) -> tuple[ManifestEn
 def main(root_text: str) -> int:
     from .grade import grade_one, prepare
     from .outputs import results_json
-    from .runner import Limits
+    from .runner import Limits, protected
 
     root = Path(root_text)
     results = root / "results" / "results.json"
@@ -125,10 +125,11 @@ def main(root_text: str) -> int:
         results.write_text(json.dumps({"score": 0, "output": f"Could not tell whose assignment this is (ids: {ids}); "
                                        "keep the 'Assignment for' line of model.py.", "tests": []}))  # fmt: skip
         return 0
-    prepared = prepare(assignment, manifest, entry, secrets.randbelow(2**31))
-    shutil.rmtree(assignment / "solutions", ignore_errors=True)  # loaded: out of the submission's reach
-    path = model if model is not None else root / "submission" / "model.py"
-    row: GradeRow = grade_one(entry, path, prepared, Limits())
+    with protected():
+        prepared = prepare(assignment, manifest, entry, secrets.randbelow(2**31))
+        shutil.rmtree(assignment / "solutions", ignore_errors=True)  # loaded: out of the submission's reach
+        path = model if model is not None else root / "submission" / "model.py"
+        row: GradeRow = grade_one(entry, path, prepared, Limits())
     data = results_json(row)
     data["output"] = f"Graded as {entry.id} ({how}).\n{data['output']}"
     results.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

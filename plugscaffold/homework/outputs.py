@@ -105,13 +105,13 @@ def results_json(row: GradeRow) -> dict[str, Any]:
     """Gradescope's results.json: total score, a summary, and every check as a test."""
     tests = []
     for r in row.results:
-        output = "passed" if r.passed else r.message
+        verdict = "Passed." if r.passed else f"Failed: {r.message}"
         tests.append(
             {
                 "name": f"{r.check.category}: {r.check.name}",
                 "score": r.score,
                 "max_score": r.check.points,
-                "output": f"{r.check.label}. {output}",
+                "output": f"Checks that {r.check.label}.\n{verdict}",
                 "visibility": VISIBILITY,
             }
         )

@@ -26,12 +26,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 WORKER = Path(__file__).resolve().with_name("_grade_worker.py")
 TOKEN_VARIABLE = "PLUGSCAFFOLD_GRADE_TOKEN"
 
+MAX_LINE = 1 << 20  # bytes of one progress line
 _LIVE: dict[int, str] = {}  # worker pid (= its process group) -> token
 _LOCK = threading.Lock()
 STOPPING = threading.Event()
@@ -69,11 +72,36 @@ def run(workdir: Path, count: int, limits: Limits) -> Outcome:
         if time.monotonic() >= deadline:
             break
         start = _one_worker(workdir, start, count, limits, deadline, outcome)
+    if time.monotonic() >= deadline:
+        missing = f"not run: the submission's time limit of {limits.total_timeout:g} s ran out"
+    else:
+        missing = "no result was reported for this check"
     for index in range(count):
-        outcome.problems.setdefault(
-            index, f"not run: the submission's time limit of {limits.total_timeout:g} s ran out"
-        )
+        outcome.problems.setdefault(index, missing)
     return outcome
+
+
+@contextmanager
+def protected() -> Iterator[None]:
+    """This process non-dumpable while it grades (Linux), so a worker cannot read its memory.
+
+    The expected results live only in the grader's memory; without this, a submission running
+    as the same user could read them through /proc/<grader>/mem or ptrace. Restored afterwards.
+    """
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None).prctl
+        before = prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE
+        prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+    except (OSError, AttributeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        if before == 1:
+            prctl(4, 1, 0, 0, 0)
 
 
 def _spawn(workdir: Path, start: int, limits: Limits) -> tuple[subprocess.Popen, int, str]:
@@ -176,6 +204,8 @@ def _events(fd: int, limits: Limits, deadline: float, state: dict[str, bool]):
             if not chunk:
                 return
             buffer += chunk
+            if len(buffer) > MAX_LINE and b"\n" not in buffer:
+                buffer = b""  # not a progress line of ours: drop it
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 try:
