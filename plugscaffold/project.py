@@ -12,21 +12,24 @@ input (a fusion's skip tensor) is drawn as a dashed skip edge.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from . import __version__
 from .answers import project_command
-from .catalog import Catalog, license_notice
-from .plan import Plan, Shape, chosen_plugins
+from .catalog import Catalog
+from .compose import Leaf, Parallel, Serial, render
+from .compose import Node as Expr
+from .plan import Plan, Shape
 from .render import environment, format_code
 from .smoke import Check, SmokeResult
 
 #: The task each architecture is trained for; a classifier architecture adds its name here.
 ARCH_TASKS = {"unet": "segmentation"}
 
-_PYTHON = ("train.py", "data.py", "test_model.py")
+_PYTHON = ("train.py", "predict.py", "data.py", "test_model.py")
 _TEXT = ("README.md", "requirements.txt", "architecture.svg")
 #: The files ``--project`` adds beside model.py.
 PROJECT_FILES = (*_PYTHON, *_TEXT)
@@ -140,17 +143,100 @@ def _mermaid(graph: Graph) -> str:
 
 # --- architecture.svg: a U-shaped layout by level ---------------------------------------
 
-_BOX_W, _BOX_H, _ROW, _GAP, _MARGIN = 150, 34, 58, 110, 30
+_BOX_H, _ROW, _GAP, _MARGIN = 34, 58, 110, 30
+_MIN_BOX_W = 150
+_TITLE_SIZE, _TITLE_LINE = 15, 20
+_LABEL_SIZE, _LEGEND_LINE = 10, 16
 
 
-def _svg(graph: Graph, title: str) -> dict[str, Any]:
+def _text_width(text: str, size: float, bold: bool = False) -> float:
+    """A generous estimate of ``text``'s width in Helvetica/Arial at ``size`` px: no font
+    metrics are at hand, and too wide only costs white space, too narrow clips."""
+    return len(text) * size * (0.64 if bold else 0.58)
+
+
+def _wrap(text: str, width: float, size: float) -> list[str]:
+    """``text`` in lines no wider than ``width``, broken after ', ' and '; ' (never inside a
+    part, so a part wider than ``width`` gets a line of its own)."""
+    parts = [p for p in re.split(r"(?<=[,;]) ", text) if p]
+    lines: list[str] = []
+    for part in parts:
+        if lines and _text_width(f"{lines[-1]} {part}", size, bold=True) <= width:
+            lines[-1] = f"{lines[-1]} {part}"
+        else:
+            lines.append(part)
+    return lines or [""]
+
+
+def _describe(node: Expr, x: str = "x") -> str:
+    """What a composite attention computes, as a formula: 'se+cbam^' -> 'x + cbam(se(x))'."""
+    if isinstance(node, Leaf):
+        return f"{node.name}({x})"
+    if isinstance(node, Serial):
+        for step in node.steps:
+            x = _describe(step, x)
+        return x
+    if isinstance(node, Parallel):
+        branches = [_describe(branch, x) for branch in node.branches]
+        if node.merge.name == "sum":
+            return "(" + " + ".join(branches) + ")"
+        if node.merge.name == "cat":
+            return f"conv1x1(cat[{', '.join(branches)}])"
+        return f"{node.merge.name}({', '.join(branches)})"
+    body = _describe(node.body, x)
+    return f"{node.merge.name}({body}, {x})" if node.merge else f"{x} + {body}"
+
+
+def _attention_legend(plan: Plan) -> list[str]:
+    """One line per composite ``--attn`` expression: what it computes."""
+    seen: dict[str, str] = {}
+    for placement in plan.spec.attn:
+        if not isinstance(placement.expr, Leaf):
+            seen.setdefault(render(placement.expr), _describe(placement.expr))
+    return [f"{text} = {formula}" for text, formula in seen.items()]
+
+
+def _label_position(
+    sx: float, sy: float, ex: float, ey: float, label: str, boxes: list[tuple[float, float, float, float]]
+) -> dict[str, Any]:
+    """Where an edge's label goes: beside its line, never across it, and clear of the boxes
+    where a side allows. Above or below a flat line, right or left of a steep one, moved off
+    the midpoint by as much as the line's slope needs over the label's width or height."""
+    dx, dy = ex - sx, ey - sy
+    mx, my = (sx + ex) / 2, (sy + ey) / 2
+    width, height = _text_width(label, _LABEL_SIZE), _LABEL_SIZE
+    rise = abs(dy / dx) * width / 2 + 4 if dx else float("inf")
+    run = abs(dx / dy) * height / 2 + 6 if dy else float("inf")
+    flat = [(mx, my - rise, "middle"), (mx, my + rise + height, "middle")]
+    steep = [(mx + run, my + height / 2 - 1, "start"), (mx - run - width, my + height / 2 - 1, "start")]
+    candidates = flat + steep if abs(dx) > abs(dy) else steep + flat
+    candidates = [c for c in candidates if abs(c[0]) != float("inf") and abs(c[1]) != float("inf")]
+
+    def clear(x: float, y: float, anchor: str) -> bool:
+        left = x - width / 2 if anchor == "middle" else x
+        return not any(
+            left < bx + bw and bx < left + width and y - height < by + bh and by < y + 2
+            for bx, by, bw, bh in boxes
+        )
+
+    x, y, anchor = next((c for c in candidates if clear(*c)), candidates[0])
+    return {"lx": round(x, 1), "ly": round(y, 1), "anchor": anchor}
+
+
+def _svg(graph: Graph, title: str, legend_lines: list[str]) -> dict[str, Any]:
     """Boxes, arrows and labels with coordinates for ``architecture.svg.jinja``.
 
     Nodes before the deepest level go down the left column (one band of rows per level),
     the nodes at the deepest level sit side by side at the bottom, and the rest go up the
     right column, so the encoder and decoder of a level face each other across the skips.
+    Boxes are as wide as their longest text; the title wraps to the drawing's width.
     """
     nodes = list(graph.nodes)
+    box_w = max(
+        [_MIN_BOX_W]
+        + [max(_text_width(n.title, 12, bold=True), _text_width(n.subtitle, 10)) + 16 for n in nodes]
+    )
+    box_w = float(round(box_w))
     deepest = max(n.level for n in nodes)
     first = next(i for i, n in enumerate(nodes) if n.level == deepest)
     last = first
@@ -158,39 +244,48 @@ def _svg(graph: Graph, title: str) -> dict[str, Any]:
         last += 1
     left, middle, right = nodes[:first], nodes[first : last + 1], nodes[last + 1 :]
 
+    # Columns first: they fix the drawing's width, which the title wraps to.
+    middle_width = len(middle) * box_w + (len(middle) - 1) * _GAP
+    left_x = _MARGIN + box_w / 2
+    right_x = left_x + max(middle_width + _GAP, 3 * box_w)
+    middle_x0 = (left_x + right_x) / 2 - middle_width / 2 + box_w / 2
+    label_room = 110  # room right of the right column for edge labels
+    legend_room = max([_text_width(line, _LABEL_SIZE) for line in legend_lines] + [0])
+    parts = [_text_width(p, _TITLE_SIZE, bold=True) for p in re.split(r"(?<=[,;]) ", title)]
+    width = max(right_x + box_w / 2 + label_room, max(parts) + _MARGIN, legend_room + _MARGIN) + _MARGIN
+    title_lines = _wrap(title, width - 2 * _MARGIN, _TITLE_SIZE)
+    top = _MARGIN + 20 + (len(title_lines) - 1) * _TITLE_LINE  # the first row's top edge
+
     bands = {}
     for level in range(deepest):
         count = max(sum(n.level == level for n in left), sum(n.level == level for n in right), 1)
         bands[level] = count
-    top = {}
+    first_row = {}
     row = 0
     for level in range(deepest):
-        top[level] = row
+        first_row[level] = row
         row += bands[level]
     bottom_row = row + 1  # an empty row, so that the edges into and out of the bottom have room
 
-    middle_width = len(middle) * _BOX_W + (len(middle) - 1) * _GAP
-    left_x = _MARGIN + _BOX_W / 2
-    right_x = left_x + max(middle_width + _GAP, 3 * _BOX_W)
-    middle_x0 = (left_x + right_x) / 2 - middle_width / 2 + _BOX_W / 2
-    label_room = 110  # room right of the right column for edge labels
+    def y(row: int) -> float:
+        return top + _BOX_H / 2 + row * _ROW
 
     centers: dict[str, tuple[float, float]] = {}
     for level in range(deepest):
         on_left = [n for n in left if n.level == level]
         for i, node in enumerate(on_left):
-            centers[node.id] = (left_x, _y(top[level] + i))
+            centers[node.id] = (left_x, y(first_row[level] + i))
         on_right = [n for n in right if n.level == level]
         for i, node in enumerate(on_right):
-            centers[node.id] = (right_x, _y(top[level] + bands[level] - 1 - i))
+            centers[node.id] = (right_x, y(first_row[level] + bands[level] - 1 - i))
     for i, node in enumerate(middle):
-        centers[node.id] = (middle_x0 + i * (_BOX_W + _GAP), _y(bottom_row))
+        centers[node.id] = (middle_x0 + i * (box_w + _GAP), y(bottom_row))
     for node in nodes:  # a level that does not fit the U (never for a UNet): park it at the bottom
-        centers.setdefault(node.id, (left_x, _y(bottom_row)))
+        centers.setdefault(node.id, (left_x, y(bottom_row)))
 
     boxes = [
         {
-            "x": centers[n.id][0] - _BOX_W / 2,
+            "x": centers[n.id][0] - box_w / 2,
             "y": centers[n.id][1] - _BOX_H / 2,
             "cx": centers[n.id][0],
             "cy": centers[n.id][1],
@@ -201,12 +296,12 @@ def _svg(graph: Graph, title: str) -> dict[str, Any]:
         }
         for n in nodes
     ]
+    rects = [(b["x"], b["y"], box_w, _BOX_H) for b in boxes]
     arrows = []
     for edge in graph.edges:
         (x1, y1), (x2, y2) = centers[edge.source], centers[edge.target]
-        sx, sy = _border(x1, y1, x2, y2)
-        ex, ey = _border(x2, y2, x1, y1)
-        vertical = abs(x2 - x1) < 1
+        sx, sy = _border(x1, y1, x2, y2, box_w)
+        ex, ey = _border(x2, y2, x1, y1, box_w)
         arrows.append(
             {
                 "x1": round(sx, 1),
@@ -215,36 +310,40 @@ def _svg(graph: Graph, title: str) -> dict[str, Any]:
                 "y2": round(ey, 1),
                 "skip": edge.skip,
                 "label": escape(edge.label),
-                "lx": round((sx + ex) / 2 + (6 if vertical else 0), 1),
-                "ly": round((sy + ey) / 2 + (4 if vertical else -5), 1),
-                "anchor": "start" if vertical else "middle",
+                **_label_position(sx, sy, ex, ey, edge.label, rects),
             }
         )
     present = {n.slot for n in nodes}
     legend = [(slot or "other", fill) for slot, fill in _FILLS.items() if slot != "io" and slot in present]
-    legend_y = _y(bottom_row) + _BOX_H / 2 + 30
+    legend_y = y(bottom_row) + _BOX_H / 2 + 30
+    notes_y = legend_y + 8 + _LEGEND_LINE
     return {
         "title": escape(title),
-        "width": round(right_x + _BOX_W / 2 + label_room + _MARGIN),
-        "height": round(legend_y + 20),
+        "title_lines": [
+            {"y": _MARGIN - 6 + i * _TITLE_LINE, "text": escape(line)} for i, line in enumerate(title_lines)
+        ],
+        "width": round(width),
+        "height": round(notes_y + len(legend_lines) * _LEGEND_LINE + 4),
+        "box_w": box_w,
+        "box_h": _BOX_H,
         "boxes": boxes,
         "arrows": arrows,
         "legend": [
             {"x": _MARGIN + i * 95, "y": legend_y, "name": n, "fill": f} for i, (n, f) in enumerate(legend)
         ],
+        "notes": [
+            {"x": _MARGIN, "y": notes_y + i * _LEGEND_LINE, "text": escape(line)}
+            for i, line in enumerate(legend_lines)
+        ],
     }
 
 
-def _y(row: int) -> float:
-    return _MARGIN + 20 + _BOX_H / 2 + row * _ROW
-
-
-def _border(x: float, y: float, tx: float, ty: float) -> tuple[float, float]:
+def _border(x: float, y: float, tx: float, ty: float, box_w: float) -> tuple[float, float]:
     """Where the line from box centre (x, y) towards (tx, ty) leaves the box."""
     dx, dy = tx - x, ty - y
     if dx == 0 and dy == 0:
         return x, y
-    t = min((_BOX_W / 2) / abs(dx) if dx else float("inf"), (_BOX_H / 2) / abs(dy) if dy else float("inf"))
+    t = min((box_w / 2) / abs(dx) if dx else float("inf"), (_BOX_H / 2) / abs(dy) if dy else float("inf"))
     return x + dx * t, y + dy * t
 
 
@@ -271,7 +370,6 @@ def _context(
             "paper": (e.paper or {}).get("title", ""),
             "citation": e.citation,
             "link": e.link,
-            "license": e.license,
         }
         for e in plan.entries
         if e.paper
@@ -315,11 +413,10 @@ def _context(
         "size_text": check.size_text,
         "main_metric": "dice" if task == "segmentation" else "accuracy",
         "plugins": plugins,
-        "license_notice": license_notice(chosen_plugins(plan, catalog)),
         "cost": cost,
         "rows": rows,
         "check": {"batch": check.batch, "height": height, "width": width},
         "projections": [{"attr": attr, "comment": note} for attr, note in plan.projections],
         "mermaid": _mermaid(graph),
-        "svg": _svg(graph, f"{plan.spec.name}: {plan.summary}"),
+        "svg": _svg(graph, f"{plan.spec.name}: {plan.summary}", _attention_legend(plan)),
     }

@@ -23,7 +23,15 @@ pytestmark = pytest.mark.slow
 
 # Small and fast: 3 steps of a global batch of 4 at 32x32, 8 validation images.
 TRAIN = ["--epochs", "1", "--steps-per-epoch", "3", "--size", "32", "--batch-size", "4", "--val-samples", "8"]
-FILES = {"train.py", "data.py", "test_model.py", "README.md", "requirements.txt", "architecture.svg"}
+FILES = {
+    "train.py",
+    "predict.py",
+    "data.py",
+    "test_model.py",
+    "README.md",
+    "requirements.txt",
+    "architecture.svg",
+}
 # One thread per process: on a 2-core machine two torchrun workers with 2 threads each
 # oversubscribe the cores (torchrun itself sets OMP_NUM_THREADS=1 for its workers).
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -69,7 +77,7 @@ def load_module(path: Path, name: str):
 
 
 def test_python_files_are_black_clean_and_pyflakes_clean(project):
-    names = ["train.py", "data.py", "test_model.py"]
+    names = ["train.py", "predict.py", "data.py", "test_model.py"]
     black = subprocess.run(
         [sys.executable, "-m", "black", "--check", *names],
         cwd=project,
@@ -88,9 +96,10 @@ def test_python_files_are_black_clean_and_pyflakes_clean(project):
     assert ruff.returncode == 0, ruff.stdout
 
 
-def test_requirements_are_only_torch_and_pytest(project):
-    lines = [line.strip() for line in (project / "requirements.txt").read_text().splitlines()]
-    assert [line for line in lines if line and not line.startswith("#")] == ["torch>=2.1,<3", "pytest"]
+def test_requirements_name_what_the_project_imports(project):
+    lines = [line.split("#")[0].strip() for line in (project / "requirements.txt").read_text().splitlines()]
+    # numpy: torch warns on every run without it; pillow: real images; matplotlib: curves.png
+    assert [line for line in lines if line] == ["torch>=2.1,<3", "numpy", "pillow", "matplotlib", "pytest"]
 
 
 def test_project_generation_does_not_import_torch(tmp_path):
@@ -105,7 +114,7 @@ def test_project_generation_does_not_import_torch(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, check=False, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "6"
+    assert proc.stdout.strip() == "7"
 
 
 def test_readme_has_commands_citations_costs_and_a_mermaid_diagram_of_every_layer(tmp_path):
@@ -253,7 +262,13 @@ def test_torchrun_two_cpu_processes_log_once_and_write_one_set_of_checkpoints(si
     _, ddp, _, proc = single_and_ddp
     assert "training segmentation on cpu (2 processes)" in proc.stdout
     assert proc.stdout.count("epoch 1/1") == 1  # only rank 0 prints
-    assert sorted(p.name for p in ddp.iterdir()) == ["best.pt", "last.pt", "metrics.csv", "steps.csv"]
+    assert sorted(p.name for p in ddp.iterdir()) == [
+        "best.pt",
+        "curves.png",
+        "last.pt",
+        "metrics.csv",
+        "steps.csv",
+    ]
     assert len(rows(ddp / "metrics.csv")) == 1 and len(rows(ddp / "steps.csv")) == 3
     state = torch.load(ddp / "last.pt", weights_only=True)
     assert not any(key.startswith("module.") for key in state["model"])  # unwrapped from DDP
@@ -327,9 +342,195 @@ def test_synthetic_labels_are_shape_kinds_and_folder_errors_are_clear(project, t
         data.make_datasets("segmentation", tmp_path, **options)
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "b.png").write_bytes(b"")
-    with pytest.raises(
-        data.DataError, match=r"1 image\(s\) in .*images have no mask with the same name in .*masks: a"
-    ):
+    with pytest.raises(data.DataError) as error:
         data.make_datasets("segmentation", tmp_path, **options)
+    # Both sides in one line: the image without a mask and the orphan mask.
+    assert re.fullmatch(
+        r"1 image\(s\) in \S*images have no mask with the same name in \S*masks: a\.png; "
+        r"1 mask\(s\) in \S*masks have no image with the same name in \S*images: b\.png",
+        str(error.value),
+    ), str(error.value)
     with pytest.raises(data.DataError, match="no such folder"):
         data.make_datasets("segmentation", tmp_path / "missing", **options)
+
+
+# --- papercuts: resume of a finished run, --help, progress, curves, masks, predict.py, SVG ---
+
+
+@pytest.fixture(scope="module")
+def finished(project):
+    """One finished 1-epoch run in project/runs_done (matplotlib is installed here)."""
+    run([sys.executable, "train.py", *TRAIN, "--out", "runs_done"], project)
+    return project / "runs_done"
+
+
+def test_resume_of_a_finished_run_says_it_is_complete_and_how_to_extend_it(project, finished):
+    before = (finished / "last.pt").read_bytes()
+    proc = run([sys.executable, "train.py", *TRAIN, "--resume", "--out", "runs_done"], project)
+    assert proc.stdout.startswith("runs_done/last.pt is complete: it has trained 1 of --epochs 1")
+    assert "To train on, raise --epochs, e.g. python train.py --resume --epochs 2" in proc.stdout
+    assert "epochs 2..1" not in proc.stdout and "training" not in proc.stdout
+    assert (finished / "last.pt").read_bytes() == before  # nothing trained, nothing rewritten
+
+
+def test_help_shows_the_defaults(project):
+    train = run([sys.executable, "train.py", "--help"], project).stdout
+    for text in ["--epochs N", "(default: 20)", "(default: 16)", "(default: 32x32)", "(default: runs)",
+                 "(default: 0.001)"]:  # fmt: skip
+        assert text in train, text
+    predict = run([sys.executable, "predict.py", "--help"], project).stdout
+    assert "(default: runs/best.pt)" in predict and "(default: predictions)" in predict
+
+
+def test_progress_bar_shows_the_epochs_eta(project):
+    code = (
+        "from train import Progress, clock\n"
+        "bar = Progress(10, 'epoch 1/3', enabled=False)\n"
+        "bar.count = 4\n"
+        "print(bar.line(0.5, elapsed=2.0))\n"  # 2 steps/s, 6 steps left: 3 s
+        "print(clock(3725))\n"
+    )
+    lines = run([sys.executable, "-c", code], project).stdout.splitlines()
+    assert lines == ["epoch 1/3 [########------------] 4/10 loss 0.5000 2.0 it/s ETA 0:03", "1:02:05"]
+
+
+def test_training_plots_curves_png_and_skips_it_in_one_line_without_matplotlib(project, finished, tmp_path):
+    pytest.importorskip("matplotlib")
+    assert (finished / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code = (
+        "import sys; from pathlib import Path; sys.modules['matplotlib'] = None\n"
+        "from train import plot_curves\n"
+        f"plot_curves(Path('runs_done/metrics.csv'), Path({str(tmp_path / 'curves.png')!r}))\n"
+    )
+    proc = run([sys.executable, "-c", code], project)
+    assert proc.stdout == "curves.png skipped: pip install matplotlib to plot metrics.csv\n"
+    assert not (tmp_path / "curves.png").exists()
+
+
+def save_png(path: Path, mode: str, size: tuple[int, int], pixels: dict | None = None, fill=0) -> None:
+    from PIL import Image
+
+    picture = Image.new(mode, size, fill)
+    for xy, value in (pixels or {}).items():
+        picture.putpixel(xy, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path)
+
+
+def test_masks_with_values_outside_the_classes_are_refused_naming_the_file(project, tmp_path):
+    pytest.importorskip("PIL")
+    data = load_module(project / "data.py", "project_data_for_masks")
+    for name, value in [("good", 255), ("bad", 3)]:
+        save_png(tmp_path / "d" / "images" / f"{name}.png", "RGB", (32, 32), fill=(90, 20, 30))
+        save_png(tmp_path / "d" / "masks" / f"{name}.png", "L", (32, 32), {(5, 5): value})
+    folder = data.SegmentationFolder(tmp_path / "d", (32, 32), 3, 2)
+    stems = [image.stem for image, _ in folder.pairs]
+    assert folder[stems.index("good")][1].unique().tolist() == [0, 1]  # 0/255 is read as 0/1
+    with pytest.raises(data.DataError) as error:
+        folder[stems.index("bad")]
+    assert str(error.value).startswith(
+        f"mask {tmp_path / 'd' / 'masks' / 'bad.png'} has pixel values 0, 3, but"
+    )
+    with pytest.raises(
+        data.DataError, match=r"bad\.png has pixel values 0, 3, 4, but with 4 classes .* 0\.\.3;"
+    ):
+        data.check_mask_values(tmp_path / "bad.png", {0, 3, 4}, 4)
+    data.check_mask_values(tmp_path / "ok.png", {0, 3}, 4)  # class indices below 4 are fine
+    # train.py: one line naming the file, exit 1, no traceback.
+    args = [*TRAIN, "--data", str(tmp_path / "d"), "--batch-size", "1", "--out", str(tmp_path / "runs")]
+    proc = subprocess.run(
+        [sys.executable, "train.py", *args], cwd=project, env=ENV, check=False, capture_output=True, text=True
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    message = (
+        f"train.py: error: mask {tmp_path / 'd' / 'masks' / 'bad.png'} has pixel values 0, 3, but with 2 "
+        "classes a mask holds 0 (background) and 1 or 255 (foreground); fix the mask, or generate the "
+        "model with --classes"
+    )
+    assert proc.stderr.splitlines() == [message]
+
+
+def test_predict_writes_the_checkpoints_masks_at_each_images_size(project, finished, tmp_path):
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    images = tmp_path / "images"
+    save_png(
+        images / "square.png",
+        "RGB",
+        (32, 32),
+        {(x, x): (250, 250, 250) for x in range(32)},
+        fill=(10, 40, 90),
+    )
+    save_png(images / "wide.jpg", "RGB", (40, 24), fill=(200, 100, 0))
+    out = tmp_path / "masks"
+    proc = run([sys.executable, "predict.py", str(images), "--checkpoint", "runs_done/best.pt", "--out", str(out)],
+               project)  # fmt: skip
+    assert proc.stdout == f"wrote 2 masks to {out}\n"
+    assert sorted(p.name for p in out.iterdir()) == ["square.png", "wide.png"]
+    with Image.open(out / "wide.png") as wide:
+        assert wide.mode == "L" and wide.size == (40, 24)
+    # The mask is the checkpoint's own prediction: compare with the model run here.
+    data = load_module(project / "data.py", "project_data_for_predict")
+    model = load_module(project / "model.py", "project_model_for_predict").UNet()
+    model.load_state_dict(torch.load(finished / "best.pt", weights_only=True)["model"])
+    with torch.no_grad():
+        expected = model.eval()(data.load_image(images / "square.png", (32, 32), 3)[None]).argmax(1)[0]
+    with Image.open(out / "square.png") as square:
+        written = torch.tensor(list(square.tobytes())).view(32, 32)
+    assert set(written.unique().tolist()) <= {0, 255}
+    assert torch.equal(written // 255, expected)
+    missing = subprocess.run([sys.executable, "predict.py", str(images), "--checkpoint", "none.pt"], cwd=project,
+                             env=ENV, check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("predict.py: error: --checkpoint none.pt: no such file; train first")
+
+
+def svg_of(options: dict, name: str = "p") -> ET.Element:
+    gen = generate(name, options, write=False, smoke=False)
+    return ET.fromstring(project_files(gen.plan, load_catalog(), None, gen.check)["architecture.svg"])
+
+
+SVG = {"svg": "http://www.w3.org/2000/svg"}
+
+
+def test_svg_explains_composite_attention_in_its_legend():
+    root = svg_of(
+        {"width": 32, "depth": 2, "attn": ["se+cbam^@enc", "(eca/simam~cat)^@dec", "se@bottleneck"]}
+    )
+    legend = [t.text for t in root.findall("svg:g[@id='legend']/svg:text", SVG)]
+    assert "se+cbam^ = x + cbam(se(x))" in legend
+    assert "eca/simam~cat^ = x + conv1x1(cat[eca(x), simam(x)])" in legend
+    assert not any(text.startswith("se =") for text in legend)  # a single module needs no formula
+
+
+def test_svg_title_wraps_and_boxes_fit_their_text():
+    attn = ["se:reduction=4+cbam:reduction=4,spatial_kernel=3^@enc", "eca+simam^@dec", "(se/eca~cat)^@bottleneck"]
+    name = "cell_segmentation_with_wavelet_downsampling_and_dynamic_upsampling"
+    root = svg_of({"width": 32, "depth": 2, "down": "hwd", "up": "dysample", "skip": "eff", "attn": attn}, name)
+    width = float(root.get("width"))
+    lines = [t for t in root.findall("svg:text", SVG)]
+    title = " ".join(t.text for t in lines)
+    assert title == root.find("svg:title", SVG).text  # every word of the title is drawn
+    assert len(lines) > 1
+    for line in lines:  # each line fits: x + a generous 0.64 em per bold 15 px character
+        assert float(line.get("x")) + len(line.text) * 15 * 0.64 <= width, line.text
+    for box in root.findall("svg:g[@id='layers']/svg:g", SVG):
+        rect, *texts = list(box)
+        for text, size in zip(texts, (12, 10)):
+            assert len(text.text) * size * 0.58 <= float(rect.get("width")), text.text
+
+
+def test_svg_edge_labels_sit_beside_their_lines():
+    root = svg_of({"width": 32, "depth": 3, "skip": "eff", "up": "dysample"})
+    lines = root.findall("svg:g[@id='edges']/svg:line", SVG)
+    labels = root.findall("svg:g[@id='edge-labels']/svg:text", SVG)
+    assert len(lines) == len(labels) and any(line.get("stroke-dasharray") for line in lines)
+    for line, label in zip(lines, labels):
+        x1, y1, x2, y2 = (float(line.get(k)) for k in ("x1", "y1", "x2", "y2"))
+        w, h = len(label.text) * 10 * 0.58, 10
+        left = float(label.get("x")) - (w / 2 if label.get("text-anchor") == "middle" else 0)
+        top = float(label.get("y")) - h
+        for t in [i / 200 for i in range(201)]:  # no point of the line inside the label's box
+            x, y = x1 + t * (x2 - x1), y1 + t * (y2 - y1)
+            assert not (left < x < left + w and top < y < top + h + 2), (label.text, x, y)
