@@ -29,8 +29,8 @@ def user_edits(project):
     edit(model, "class UNet(nn.Module):", "# Baseline for experiment 3 (seed 7).\nclass UNet(nn.Module):")
     edit(
         model,
-        "self.enc1_attn = SqueezeExcite(16, reduction=16)",
-        "self.enc1_attn = SqueezeExcite(16, reduction=4)",
+        "self.enc1_attn = SqueezeExcite(16, reduction=16",
+        "self.enc1_attn = SqueezeExcite(16, reduction=4",
     )
     edit(model, "import torch\n", "import torch\nimport torch.utils.checkpoint\n")
     model.write_text(model.read_text() + "\n    def encoder_parameters(self) -> int:\n        return 42\n")
@@ -44,7 +44,7 @@ def test_a_slot_change_keeps_every_user_edit(project, run_cli, tmp_path):
     text = (project / "model.py").read_text()
     assert "<<<<<<<" not in text
     assert "# Baseline for experiment 3 (seed 7).\nclass UNet(nn.Module):" in text
-    assert "self.enc1_attn = SqueezeExcite(16, reduction=4)" in text
+    assert "self.enc1_attn = SqueezeExcite(16, reduction=4" in text
     assert "import torch.utils.checkpoint" in text
     assert "    def encoder_parameters(self) -> int:\n        return 42\n" in text
     assert (project / "notes.md").read_text() == "my notes\n"
