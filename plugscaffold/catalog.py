@@ -55,6 +55,8 @@ def license_kind(text: str) -> str | None:
 
 #: The conv3x3 calls of a block that lists none: a double conv's (in, out), (out, out).
 DOUBLE_CONV = (("in_channels", "out_channels"), ("out_channels", "out_channels"))
+#: Deployment paths an entry's ``deploy:`` record covers (see plugscaffold/deploy.py).
+DEPLOY_PATHS = ("script", "trace", "export", "compile", "onnx")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,14 @@ class Contract:
 
 
 @dataclass(frozen=True)
+class Deploy:
+    """Which deployment paths the module passes on CPU, and why each other one fails."""
+
+    supported: tuple[str, ...]
+    unsupported: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Reference:
     config: Mapping[str, Any]
     params: int
@@ -158,6 +168,7 @@ class Entry:
     reference: tuple[Reference, ...] = ()
     notes: str | None = None
     fixtures: tuple[str, ...] = ()  # tests/fixtures/official/<file>: outputs captured from the official code
+    deploy: Deploy | None = None  # None: not recorded (a user catalog may leave it out)
 
     @property
     def key(self) -> str:
@@ -271,7 +282,7 @@ class Catalog:
 
 _ENTRY_KEYS = {
     "name", "slot", "aliases", "title", "paper", "code", "reference_code", "license", "source",
-    "build", "contract", "params", "reference", "notes", "fixture",
+    "build", "contract", "params", "reference", "notes", "fixture", "deploy",
 }  # fmt: skip
 _REQUIRED = ("name", "slot", "title", "build", "contract", "license")
 _PAPER_KEYS = {"title", "authors", "venue", "year", "doi", "arxiv"}
@@ -526,4 +537,31 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
         reference=tuple(references),
         notes=raw.get("notes"),
         fixtures=fixtures,
+        deploy=_parse_deploy(raw["deploy"], where) if "deploy" in raw else None,
     )
+
+
+def _parse_deploy(raw: Any, where: str) -> Deploy:
+    """``{supported: [paths], unsupported: {path: reason}}``: every path exactly once."""
+    _check_keys(raw, {"supported", "unsupported"}, f"{where}: deploy", required=("supported",))
+    supported = raw["supported"] or []
+    unsupported = raw.get("unsupported") or {}
+    if not isinstance(supported, list) or not isinstance(unsupported, dict):
+        raise CatalogError(f"{where}: deploy supported is a list of paths, unsupported a mapping path: reason")
+    for path in [*supported, *unsupported]:
+        if path not in DEPLOY_PATHS:
+            raise CatalogError(
+                f"{where}: deploy names unknown path '{path}'{did_you_mean(str(path), DEPLOY_PATHS)}"
+            )
+    for path, reason in unsupported.items():
+        if path in supported:
+            raise CatalogError(f"{where}: deploy path '{path}' is both supported and unsupported")
+        if not isinstance(reason, str) or not reason.strip():
+            raise CatalogError(f"{where}: deploy unsupported '{path}' needs a reason (a sentence)")
+    missing = [p for p in DEPLOY_PATHS if p not in supported and p not in unsupported]
+    if missing or len(set(supported)) != len(supported):
+        raise CatalogError(
+            f"{where}: deploy must list every path once, as supported or unsupported with a reason; "
+            f"missing: {', '.join(missing) or 'none'}"
+        )
+    return Deploy(tuple(p for p in DEPLOY_PATHS if p in supported), dict(unsupported))

@@ -32,8 +32,11 @@ class ASPPImagePooling(nn.Sequential):
                 f"call eval()."
             )
         pooled = x.mean((2, 3), keepdim=True)
-        for layer in list(self)[1:]:
-            pooled = layer(pooled)
+        # enumerate(self), not list(self)[1:], which TorchScript cannot type; layer 0, the
+        # AdaptiveAvgPool2d(1), is the mean above
+        for i, layer in enumerate(self):
+            if i > 0:
+                pooled = layer(pooled)
         # Bilinear upsampling of a 1x1 map is a broadcast.
         return pooled.expand(-1, -1, x.shape[2], x.shape[3])
 

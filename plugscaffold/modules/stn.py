@@ -29,7 +29,20 @@ class SpatialTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         theta = self.fc_loc(self.localization(x).flatten(1)).view(-1, 2, 3)
+        # F.affine_grid(theta, x.shape, align_corners=False) written out, so that an exported
+        # graph follows the input size: pixel centres (2i + 1) / n - 1 times theta.
         # Grid and sampling in float32: sub-pixel coordinates lose accuracy in fp16/bf16.
-        grid = F.affine_grid(theta.float(), list(x.shape), align_corners=False)
+        h, w = x.shape[-2:]
+        xs = (torch.arange(w, device=x.device, dtype=torch.float32) * 2 + 1) / w - 1
+        ys = (torch.arange(h, device=x.device, dtype=torch.float32) * 2 + 1) / h - 1
+        base = torch.stack(
+            [
+                xs.view(1, w).expand(h, w),
+                ys.view(h, 1).expand(h, w),
+                torch.ones_like(xs).view(1, w).expand(h, w),
+            ],
+            -1,
+        )
+        grid = (base.view(1, h * w, 3) @ theta.float().transpose(1, 2)).view(-1, h, w, 2)
         out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return out.to(x.dtype)

@@ -27,10 +27,10 @@ import torch.nn.functional as F
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad H and W at the bottom/right up to the next multiple of ``multiple``."""
+    # no early return when nothing is padded: a branch on the size would fix an exported
+    # or traced graph to sizes on one side of it
     pad_h = -x.shape[-2] % multiple
     pad_w = -x.shape[-1] % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
     return F.pad(x, (0, pad_w, 0, pad_h))
 
 
@@ -204,7 +204,11 @@ class DySample(nn.Module):
             offset = torch.add(self.init_pos, offset.reshape(b, -1, h, w), alpha=0.5)
         elif self.style == "lp":
             # the 0.25 scale and init_pos fold into the conv (one full-size pass fewer)
-            bias = torch.add(self.init_pos.flatten(), self.offset.bias, alpha=0.25)
+            # a local, so that TorchScript narrows its Optional type
+            conv_bias = self.offset.bias
+            if conv_bias is None:
+                raise ValueError("DySample's offset convolution needs its bias.")
+            bias = torch.add(self.init_pos.flatten(), conv_bias, alpha=0.25)
             offset = F.conv2d(feat, self.offset.weight * 0.25, bias)
         else:  # 'pl': init_pos varies over the s^2 sub-positions, which are rows here
             offset = torch.add(
@@ -218,9 +222,9 @@ class DySample(nn.Module):
         centre = torch.stack(
             [centre_x.view(1, w).expand(h, w), centre_y.view(h, 1).expand(h, w)]
         )
-        half = torch.tensor([w / 2, h / 2], device=x.device, dtype=work).view(
-            1, 2, 1, 1, 1
-        )
+        # W / 2 and H / 2 from the last pixel centres: tensors that follow the input size in a
+        # traced or exported graph (torch.tensor([w / 2, h / 2]) would be a constant there)
+        half = (torch.stack([centre_x[-1], centre_y[-1]]) + 0.5).view(1, 2, 1, 1, 1) / 2
         grid = torch.addcdiv(centre.view(1, 2, 1, h, w) / half - 1, offset, half)
         # pixel shuffle to (B, xy, G, sH, sW), then one copy to grid_sample's (B * G, sH, sW, xy)
         grid = F.pixel_shuffle(grid.reshape(b, -1, h, w), s).reshape(
