@@ -163,12 +163,12 @@ def replace_files(stage: Path, target: Path, relatives: list[str]) -> None:
     done: list[tuple[Path, Path | None]] = []
     dest = target
     try:
-        for number, relative in enumerate(relatives):
+        for relative in relatives:
             dest = target / relative
             dest.parent.mkdir(parents=True, exist_ok=True)
             keep = None
             if os.path.lexists(dest):
-                keep = saved / str(number)
+                keep = saved / relative.replace("/", "__")
                 try:
                     os.link(dest, keep, follow_symlinks=False)
                 except OSError:
@@ -176,9 +176,22 @@ def replace_files(stage: Path, target: Path, relatives: list[str]) -> None:
             os.replace(stage / relative, dest)
             done.append((dest, keep))
     except OSError as exc:
-        restored = _restore(done)
-        what = "nothing was changed" if restored else "some files could not be restored from " + str(saved)
+        what = "nothing was changed" if _restore(done) else _keep_aside(saved, target)
         raise TargetError(f"{os_error_message(exc, path=dest)}; {what}") from None
+    except BaseException:  # Ctrl-C or a signal between two replacements: put the old files back
+        _restore(done)
+        raise
+
+
+def _keep_aside(saved: Path, target: Path) -> str:
+    """Move the old files out of the staging directory (which is removed) when they could
+    not all be put back; say where they are."""
+    try:
+        kept = Path(tempfile.mkdtemp(prefix=".plugscaffold-old-", dir=target))
+        os.replace(saved, kept / "files")
+        return f"some old files could not be put back; they are in {kept / 'files'}"
+    except OSError:
+        return f"some old files could not be put back (the disk refused every write in {target})"
 
 
 def _restore(done: list[tuple[Path, Path | None]]) -> bool:

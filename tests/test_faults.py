@@ -215,6 +215,22 @@ def test_force_is_all_or_nothing_when_a_later_file_cannot_be_replaced(run_cli, t
     assert (project / "model.py").read_text().endswith("# my edit\n")
 
 
+def test_ctrl_c_between_two_replacements_puts_the_old_files_back(run_cli, tmp_path, monkeypatch):
+    _project(run_cli, tmp_path)
+    before = snapshot(tmp_path)
+    real_replace = os.replace
+
+    def replace(source, destination):
+        if Path(destination).name == ".plugscaffold.yml":
+            raise KeyboardInterrupt
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    result = run_cli(*COMMANDS["update"](tmp_path))
+    assert result.code == 130 and result.err == "plugscaffold: interrupted; nothing was written\n"
+    assert snapshot(tmp_path) == before
+
+
 # --- targets that are not what they seem ------------------------------------------------
 
 
