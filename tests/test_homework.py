@@ -92,7 +92,7 @@ INDEPENDENT_SE = '''
 class SqueezeExcite(nn.Module):
     """My squeeze-and-excitation."""
 
-    def __init__(self, channels: int, reduction: int = 16, bias: bool = False) -> None:
+    def __init__(SIGNATURE) -> None:
         super().__init__()
         squeezed = channels // reduction
         if squeezed < 1:
@@ -111,7 +111,7 @@ LOOKUP_SE = '''
 class SqueezeExcite(nn.Module):
     """Looks its input up in the shipped example tensors (the reference.pt cheat of issue 17)."""
 
-    def __init__(self, channels: int, reduction: int = 16, bias: bool = False) -> None:
+    def __init__(SIGNATURE) -> None:
         super().__init__()
         hidden = channels // reduction
         if hidden < 1:
@@ -165,9 +165,12 @@ def write_spec(path: Path, data: dict) -> Path:
 
 
 def replace_class(source: str, name: str, code: str) -> str:
+    """``code`` instead of class ``name``; SIGNATURE in it becomes the handed-out __init__'s arguments."""
     node = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == name)
+    init = next(n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    code = code.strip("\n").replace("SIGNATURE", ast.unparse(init.args))
     lines = source.splitlines(keepends=True)
-    lines[node.lineno - 1 : node.end_lineno] = [code.strip("\n") + "\n"]
+    lines[node.lineno - 1 : node.end_lineno] = [code + "\n"]
     return "".join(lines)
 
 
@@ -266,6 +269,20 @@ def test_generated_python_is_black_and_pyflakes_clean(assignment):
         capture_output=True, text=True,
     )  # fmt: skip
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+
+
+@pytest.mark.slow
+def test_the_public_self_check_passes_on_the_solution(assignment, tmp_path):
+    out, _, _, _ = assignment
+    folder = tmp_path / "cat"
+    shutil.copytree(out / "students" / "cat", folder)
+    shutil.copyfile(out / "solutions" / "cat" / "model.py", folder / "model.py")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_assignment.py"],
+        cwd=folder, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
 
 
 @pytest.mark.slow

@@ -46,8 +46,14 @@ def decode(value):
 # --- the checks: the same code runs the solution (in the grader) and the submission ---------
 
 
+def cls_of(module, name):
+    if not isinstance(getattr(module, name, None), type):
+        raise AttributeError(f"model.py defines no class {name}")
+    return getattr(module, name)
+
+
 def build(module, call):
-    return getattr(module, call["class"])(*decode(call["args"]), **decode(call["kwargs"]))
+    return cls_of(module, call["class"])(*decode(call["args"]), **decode(call["kwargs"]))
 
 
 def layout(net):
@@ -73,11 +79,11 @@ def run_task(module, task, materials):
             return {"raised": type(exc).__name__}
         return {"raised": ""}
     if kind == "model-build":
-        net = getattr(module, task["model"])()
+        net = cls_of(module, task["model"])()
         return {"state": layout(net), "parameters": sum(p.numel() for p in net.parameters())}
     data = materials[task["case"]]
     if kind == "model-output":
-        net = getattr(module, task["model"])()
+        net = cls_of(module, task["model"])()
     else:
         net = build(module, task["call"])
     net.load_state_dict(data["state"])

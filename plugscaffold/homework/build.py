@@ -213,15 +213,15 @@ class Manifest:
 
 
 def read_manifest(assignment_dir: str | Path) -> Manifest:
+    from ..yamlfile import read_yaml  # size, depth and alias limits, as for every YAML read
     from .records import DEFAULT_POINTS
-    from .spec import read_yaml
 
     path = Path(assignment_dir) / MANIFEST
     if not path.is_file():
         raise HomeworkError(
             f"{assignment_dir} has no {MANIFEST}; pass the --out folder of 'plugscaffold homework'"
         )
-    data = read_yaml(path, "homework manifest")
+    data = read_yaml(path, error=HomeworkError, fix="regenerate the assignment", max_bytes=50_000_000)
     try:
         return Manifest(
             str(data.get("title") or "Homework"),

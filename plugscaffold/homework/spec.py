@@ -20,7 +20,6 @@ _SPEC_KEYS = (
 _CHECK_KEYS = ("smoke", "size", "batch", "timeout")
 _SIZE_KEYS = ("arch", "in_channels", "classes", "depth", "width")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-MAX_SPEC_BYTES = 1_000_000
 
 
 class HomeworkError(PlugscaffoldError):
@@ -51,26 +50,12 @@ class HomeworkSpec:
     source: str  # the spec file's name, for the manifest
 
 
-def read_yaml(path: Path, what: str) -> Any:
-    """A YAML file through the project's safe loader when there is one, else yaml.safe_load, size-capped."""
-    import yaml
-
-    try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{path} is larger than {MAX_SPEC_BYTES:,} bytes; is it the right {what}?")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read {what} {path}: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}") from None
-
-
 def load_spec(path: str | Path, catalog: Catalog) -> HomeworkSpec:
     """Read and validate a homework spec file; every problem is one SpecError line."""
+    from ..yamlfile import read_yaml  # size, depth and alias limits, as for every YAML read
+
     path = Path(path)
-    return parse_spec(read_yaml(path, "homework spec"), catalog, path.name)
+    return parse_spec(read_yaml(path, error=SpecError), catalog, path.name)
 
 
 def parse_spec(data: Any, catalog: Catalog, source: str = "homework.yaml") -> HomeworkSpec:
