@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import difflib
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -176,11 +177,47 @@ def _update(
     if check is None and copier is not None and copier.get("size") is not None:
         from .cli import parse_size
 
-        height, width = parse_size(str(copier["size"]))  # the size answered in copier
+        try:
+            height, width = parse_size(str(copier["size"]))  # the size answered in copier
+        except SpecError:
+            raise SpecError(
+                f"{directory / COPIER_ANSWERS} has size '{shorten(copier['size'])}', which is not a size "
+                "(H or HxW); correct it or pass --size"
+            ) from None
         check = replace(Check(), height=height, width=width)
     check = check or Check()
 
     options = {**recorded["options"], **{k: v for k, v in changes.items() if v is not None}}
+    with ExitStack() as stack:
+        # With your edits in model.py the merged file gets its own check: its worker starts
+        # now, importing torch while the regenerated model is checked.
+        edited = (directory / "model.py").exists() and read_text(directory / "model.py") != base["model.py"]
+        worker = stack.enter_context(SmokeWorker()) if smoke and edited else None
+        return _merge_and_write(
+            directory, recorded, base, record, copier, options, check, worker,
+            smoke=smoke, dry_run=dry_run, upgrade_modules=upgrade_modules, project=project,
+            keep_failing=keep_failing, catalog=catalog,
+        )  # fmt: skip
+
+
+def _merge_and_write(
+    directory: Path,
+    recorded: dict[str, Any],
+    base: dict[str, str],
+    record: Any,
+    copier: dict[str, Any] | None,
+    options: dict[str, Any],
+    check: Check,
+    worker: SmokeWorker | None,
+    *,
+    smoke: bool,
+    dry_run: bool,
+    upgrade_modules: bool,
+    project: bool,
+    keep_failing: bool,
+    catalog: Catalog,
+) -> Updated:
+    name = recorded["name"]
     gen = generate(
         name,
         options,
@@ -221,9 +258,8 @@ def _update(
     if smoke and not conflicts and merged["model.py"] != gen.contents["model.py"]:
         # Your edits make the file on disk differ from the one checked: check it as written.
         try:
-            result.generated = replace(
-                gen, source=merged["model.py"], smoke=check_source(merged["model.py"], gen)
-            )
+            checked = check_source(merged["model.py"], gen, worker)
+            result.generated = replace(gen, source=merged["model.py"], smoke=checked)
         except SmokeError as exc:
             result.failing = str(exc)
             if not (keep_failing or dry_run):
@@ -246,7 +282,7 @@ def _update(
     if conflicts:
         raise UpdateConflict(
             f"updated with conflicts in {', '.join(conflicts)}: your edits and the update changed the same lines; "
-            "resolve the <<<<<<< yours / >>>>>>> new markers"
+            "resolve the <<<<<<< yours / >>>>>>> new markers (the check did not run on the conflicted file)"
         )
     return result
 
@@ -255,9 +291,10 @@ class MergeFailsCheck(PlugscaffoldError):
     """The merged model.py (the update with the user's edits) fails the smoke check."""
 
 
-def check_source(source: str, gen: Generated) -> SmokeResult:
-    """Smoke-check ``source`` (a model.py for ``gen``'s Plan), exactly as it would be written."""
-    with SmokeWorker() as worker, staging(None) as stage:
+def check_source(source: str, gen: Generated, worker: SmokeWorker | None = None) -> SmokeResult:
+    """Smoke-check ``source`` (a model.py for ``gen``'s Plan), exactly as it would be written,
+    with ``worker`` (started earlier) or a new one."""
+    with worker or SmokeWorker() as worker, staging(None) as stage:
         path = stage / "model.py"
         write_text(path, source)
         return worker.run(path, gen.plan, gen.check)
