@@ -26,7 +26,9 @@ from .plan import Plan, Shape
 from .render import environment, format_code
 from .smoke import Check, SmokeResult
 
-#: The task each architecture is trained for; a classifier architecture adds its name here.
+#: The task each architecture is trained for. The project templates are written for
+#: segmentation (masks, Dice and IoU) and carry nothing else; a classifier architecture
+#: would bring templates of its own.
 ARCH_TASKS = {"unet": "segmentation"}
 
 _PYTHON = ("train.py", "predict.py", "data.py", "test_model.py")
@@ -60,9 +62,12 @@ def project_files(plan: Plan, catalog: Catalog, smoke: SmokeResult | None, check
 
 def _task(plan: Plan) -> str:
     try:
-        return ARCH_TASKS[plan.spec.arch]
+        task = ARCH_TASKS[plan.spec.arch]
     except KeyError:
         raise ValueError(f"no training task is known for architecture '{plan.spec.arch}'") from None
+    if task != "segmentation":
+        raise ValueError(f"training projects are written for segmentation models, not {task}")
+    return task
 
 
 # --- the diagram ------------------------------------------------------------------------
@@ -411,7 +416,7 @@ def _context(
         "height": height,
         "width": width,
         "size_text": check.size_text,
-        "main_metric": "dice" if task == "segmentation" else "accuracy",
+        "main_metric": "dice",
         "plugins": plugins,
         "cost": cost,
         "rows": rows,

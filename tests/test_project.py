@@ -102,6 +102,14 @@ def test_requirements_name_what_the_project_imports(project):
     assert [line for line in lines if line] == ["torch>=2.1,<3", "numpy", "pillow", "matplotlib", "pytest"]
 
 
+def test_a_segmentation_project_carries_no_classification_code(project):
+    # Only what the task uses (issue 14): no class-folder loader, no accuracy, no task branches.
+    for name in ["train.py", "predict.py", "data.py", "test_model.py", "README.md"]:
+        text = (project / name).read_text(encoding="utf-8")
+        for word in ["classif", "ClassFolder", "accuracy", 'TASK == "', "CLASS_NAME"]:
+            assert word not in text, (name, word)
+
+
 def test_project_generation_does_not_import_torch(tmp_path):
     code = (
         "import sys; from plugscaffold.pipeline import generate; "
@@ -321,12 +329,13 @@ def test_the_projects_own_pytest_passes_without_plugscaffold(project):
 
 def test_synthetic_labels_are_shape_kinds_and_folder_errors_are_clear(project, tmp_path):
     data = load_module(project / "data.py", "project_data_for_test")
-    seg = data.SyntheticShapes(16, (32, 32), 3, 4, "segmentation", seed=0)
+    seg = data.SyntheticShapes(16, (32, 32), 3, 4, seed=0)
     labels = torch.cat([seg[i][1].flatten() for i in range(16)]).unique().tolist()
     assert labels == [0, 1, 2, 3]  # background + circle, rectangle, triangle
     assert torch.equal(seg[5][0], seg[5][0])
-    cls = data.SyntheticShapes(12, (32, 32), 1, 2, "classification", seed=0)
-    assert {int(cls[i][1]) for i in range(12)} == {0, 1} and cls[0][0].shape == (1, 32, 32)
+    binary = data.SyntheticShapes(12, (32, 32), 1, 2, seed=0)
+    assert torch.cat([binary[i][1].flatten() for i in range(12)]).unique().tolist() == [0, 1]
+    assert binary[0][0].shape == (1, 32, 32)
 
     options = {
         "size": (32, 32),
@@ -339,11 +348,11 @@ def test_synthetic_labels_are_shape_kinds_and_folder_errors_are_clear(project, t
     with pytest.raises(data.DataError, match="masks does not exist"):
         (tmp_path / "images").mkdir()
         (tmp_path / "images" / "a.png").write_bytes(b"")
-        data.make_datasets("segmentation", tmp_path, **options)
+        data.make_datasets(tmp_path, **options)
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "b.png").write_bytes(b"")
     with pytest.raises(data.DataError) as error:
-        data.make_datasets("segmentation", tmp_path, **options)
+        data.make_datasets(tmp_path, **options)
     # Both sides in one line: the image without a mask and the orphan mask.
     assert re.fullmatch(
         r"1 image\(s\) in \S*images have no mask with the same name in \S*masks: a\.png; "
@@ -351,7 +360,7 @@ def test_synthetic_labels_are_shape_kinds_and_folder_errors_are_clear(project, t
         str(error.value),
     ), str(error.value)
     with pytest.raises(data.DataError, match="no such folder"):
-        data.make_datasets("segmentation", tmp_path / "missing", **options)
+        data.make_datasets(tmp_path / "missing", **options)
 
 
 # --- papercuts: resume of a finished run, --help, progress, curves, masks, predict.py, SVG ---
@@ -505,9 +514,15 @@ def test_svg_explains_composite_attention_in_its_legend():
 
 
 def test_svg_title_wraps_and_boxes_fit_their_text():
-    attn = ["se:reduction=4+cbam:reduction=4,spatial_kernel=3^@enc", "eca+simam^@dec", "(se/eca~cat)^@bottleneck"]
+    attn = [
+        "se:reduction=4+cbam:reduction=4,spatial_kernel=3^@enc",
+        "eca+simam^@dec",
+        "(se/eca~cat)^@bottleneck",
+    ]
     name = "cell_segmentation_with_wavelet_downsampling_and_dynamic_upsampling"
-    root = svg_of({"width": 32, "depth": 2, "down": "hwd", "up": "dysample", "skip": "eff", "attn": attn}, name)
+    root = svg_of(
+        {"width": 32, "depth": 2, "down": "hwd", "up": "dysample", "skip": "eff", "attn": attn}, name
+    )
     width = float(root.get("width"))
     lines = [t for t in root.findall("svg:text", SVG)]
     title = " ".join(t.text for t in lines)
