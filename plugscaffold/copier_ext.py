@@ -49,8 +49,7 @@ def _generate(name: str, frozen: tuple, size: str, smoke: bool, project: bool):
     from .pipeline import generate
     from .smoke import Check
 
-    height, width = parse_size(size)
-    check = Check(height, width)
+    check = Check(*parse_size(size)) if size.strip() else Check()  # empty: as new without --size
     return generate(
         name, dict(frozen), check=check, smoke=smoke, write=False, project=project, catalog=_catalog()
     )
@@ -64,7 +63,7 @@ def plugscaffold_file(context: Any, path: str) -> str:
     gen = _generate(
         context["name"],
         frozen,
-        str(context.get("size", "256")),
+        str(context.get("size") or ""),
         bool(context.get("smoke", True)),
         bool(context.get("project", False)),
     )

@@ -78,7 +78,12 @@ def copier_config(catalog: Catalog) -> str:
         "default": False,
     }
     questions["smoke"] = {"type": "bool", "help": "Run the smoke check (forward + backward)", "default": True}
-    questions["size"] = {"type": "str", "help": "Input size of the smoke check (H or HxW)", "default": "256"}
+    questions["size"] = {
+        "type": "str",
+        "help": "Input size of the smoke check (H or HxW; empty: the smallest that exercises every stage, "
+        "256 for a training project)",
+        "default": "",
+    }
     header = (
         "# Generated from catalog.yaml by `python -m plugscaffold.sync`; do not edit by hand.\n"
         f"# Slot choices take the hyper-parameters of their *_params question ({CHOICE_SYNTAX}).\n"

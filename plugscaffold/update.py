@@ -174,7 +174,7 @@ def _update(
         base.update(project_files(old_plan, catalog, measured, project_check))
         check = check or replace(project_check, timeout=Check().timeout)  # the project keeps its image size
     copier = _read_copier_answers(directory)
-    if check is None and copier is not None and copier.get("size") is not None:
+    if check is None and copier is not None and str(copier.get("size") or "").strip():
         from .cli import parse_size
 
         try:
@@ -326,7 +326,8 @@ def _copier_answers_text(directory: Path, old: dict[str, Any], gen: Generated, p
         else:
             data[key] = value
     data["project"] = project
-    data["size"] = gen.check.size_text
+    if not gen.check.auto:  # a size chosen by the check itself is not an answer
+        data["size"] = gen.check.size_text
     header = "".join(
         line for line in (directory / COPIER_ANSWERS).read_text(encoding="utf-8").splitlines(True)
         if line.startswith("#")
