@@ -314,14 +314,16 @@ def test_every_drawn_module_has_the_same_total_and_a_module_without_constraints_
 
 @pytest.fixture(scope="module")
 def honest(assignment, tmp_path_factory):
-    """ann: the solution; ben: an independent correct SE; cat: a CBAM whose channel gate pools by average only."""
+    """ann: the solution (starting a child at exit); ben: an independent correct SE; cat: a CBAM whose
+    channel gate pools by average only."""
     out, _, _, _ = assignment
     cbam = solution(out, "cat")
     avg_only = cbam.replace("x.amax(dim=(2, 3))], dim=0)", "x.mean(dim=(2, 3))], dim=0)")
     assert avg_only != cbam
     base = tmp_path_factory.mktemp("honest")
+    at_exit = "import atexit, subprocess\n\natexit.register(lambda: subprocess.Popen(['sleep', '60']))\n"
     subs = submit(base / "subs", {
-        "ann": solution(out, "ann"),
+        "ann": after_imports(solution(out, "ann"), at_exit),  # a child at exit costs nothing
         "ben": replace_class(stub(out, "ben"), "SqueezeExcite", INDEPENDENT_SE),
         "cat": avg_only,
     })  # fmt: skip
@@ -528,7 +530,8 @@ def test_renamed_variables_do_not_hide_a_copy(assignment):
 
 
 @pytest.mark.slow
-def test_sigterm_to_grade_ends_every_submission_process(assignment, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_grade_ends_every_submission_process(assignment, tmp_path, stop):
     out, _, _, _ = assignment
     log = tmp_path / "pids.log"
     hang = after_imports(
@@ -546,7 +549,7 @@ def test_sigterm_to_grade_ends_every_submission_process(assignment, tmp_path):
             time.sleep(0.2)
         assert log.exists(), "the submission never started"
         time.sleep(0.5)
-        grader.send_signal(signal.SIGTERM)
+        grader.send_signal(stop)
         _, err = grader.communicate(timeout=20)
     finally:
         grader.kill()

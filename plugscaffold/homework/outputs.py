@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +20,28 @@ CSV_COLUMNS = ("student", "test", "category", "points", "max_points", "passed", 
 VISIBILITY = "after_published"
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _commit(directory: Path, files: dict[str, str]) -> list[Path]:
+    """``files`` into ``directory``, all or none (files.commit: the one way files are written)."""
+    from ..files import commit, staging
+
+    directory = directory.resolve()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with staging(directory.parent) as stage:
+        return commit(stage, directory, files)
 
 
 def write_outputs(
-    rows: list[GradeRow],
-    manifest: Manifest,
-    csv_path: Path,
-    feedback: Path,
-    similar: list[tuple[str, str, float]],
+    rows: list[GradeRow], manifest: Manifest, csv_path: Path, feedback: Path, similar: list[tuple[str, str, float]]
 ) -> list[Path]:
-    files = [csv_path]
-    _write(csv_path, csv_text(rows))
+    """The CSV, then feedback/<id>.md, <id>.results.json and similarity.csv; the paths written."""
+    written = _commit(csv_path.parent, {csv_path.name: csv_text(rows)})
+    files = {}
     for row in rows:
-        md, js = feedback / f"{row.student}.md", feedback / f"{row.student}.results.json"
-        _write(md, feedback_markdown(row, manifest.title))
-        _write(js, json.dumps(results_json(row), indent=2) + "\n")
-        files += [md, js]
-    sim = feedback / "similarity.csv"
+        files[f"{row.student}.md"] = feedback_markdown(row, manifest.title)
+        files[f"{row.student}.results.json"] = json.dumps(results_json(row), indent=2) + "\n"
     lines = ["student_a,student_b,similarity"] + [f"{a},{b},{ratio:.3f}" for a, b, ratio in similar]
-    _write(sim, "\n".join(lines) + "\n")
-    return files + [sim]
+    files["similarity.csv"] = "\n".join(lines) + "\n"
+    return written + _commit(feedback, files)
 
 
 def csv_text(rows: list[GradeRow]) -> str:
