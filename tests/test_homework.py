@@ -661,6 +661,30 @@ def test_the_example_spec_is_valid(catalog):
     assert sum(example.points.values()) == 100
 
 
+# --- the records --------------------------------------------------------------------------------
+
+
+def test_records_cross_process_boundaries_as_json_with_tuples_kept():
+    from plugscaffold.homework.records import Call, Case, Probe, decode, encode
+
+    call = Call("Block", (8, (3, 3)), {"mode": "lp", "sizes": (1, 2), "flags": [True, None], "scale": 0.5})
+    again = Call.from_json(json.loads(json.dumps(call.to_json())))
+    assert again == call and isinstance(again.args[1], tuple) and isinstance(again.kwargs["sizes"], tuple)
+    assert again.text == "Block(8, (3, 3), mode='lp', sizes=(1, 2), flags=[True, None], scale=0.5)"
+    case = Case("enc1.attn", call, [[1, 8, 4, 4]], ["enc1.attn", "dec1.attn"], 16, [("fc.weight", [8, 8])])
+    assert Case.from_json(json.loads(json.dumps(case.to_json()))) == case
+    probe = Probe(Call("SE", (1,)), "channels // reduction >= 1: the MLP needs a unit")
+    assert Probe.from_json(json.loads(json.dumps(probe.to_json()))) == probe
+    with pytest.raises(TypeError, match="not a literal"):
+        encode(object())
+    assert decode({"tuple": [{"tuple": []}]}) == ((),)
+
+
+def test_every_homework_module_is_under_500_lines():
+    for path in (REPO / "plugscaffold" / "homework").glob("*.py"):
+        assert len(path.read_text().splitlines()) < 500, path.name
+
+
 # --- the command line --------------------------------------------------------------------------
 
 
