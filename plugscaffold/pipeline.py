@@ -66,7 +66,7 @@ def generate(
         source = render_model(plan, catalog)
         if smoke:
             (stage / "model.py").write_text(source, encoding="utf-8")
-            baseline = _baseline(spec, catalog, stage)
+            baseline = _baseline(spec, catalog)
             result = worker.run(stage / "model.py", plan, check, baseline)
             source = with_parameters(source, result.parameters)
         record = project_record(check, result) if project else None
@@ -80,12 +80,10 @@ def generate(
     return Generated(plan=plan, source=source, smoke=result, check=check, contents=contents, files=files)
 
 
-def _baseline(spec: Spec, catalog: Catalog, stage: Path) -> Path | None:
-    """The default model of the same architecture and size, written for the comparison."""
+def _baseline(spec: Spec, catalog: Catalog) -> str | None:
+    """The source of the default model of the same architecture and size, for the comparison."""
     sizes = {k: getattr(spec, k) for k in ("arch", "in_channels", "classes", "depth", "width")}
-    base = make_spec(catalog, spec.name, sizes)
+    base = make_spec(catalog, "baseline", sizes)  # one name, so that every project shares its figures
     if base.options() == spec.options():
         return None
-    path = stage / "baseline_model.py"
-    path.write_text(render_model(make_plan(base, catalog), catalog), encoding="utf-8")
-    return path
+    return render_model(make_plan(base, catalog), catalog)

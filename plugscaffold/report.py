@@ -64,7 +64,7 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
         lines.append(f"Parameters   {smoke.parameters:,} ({human(smoke.parameters)})")
         lines.append(
             f"FLOPs        {human(smoke.forward_flops)}FLOPs per forward pass at the check size "
-            f"(FlopCounterMode: convolutions and matmuls, 2 FLOPs per multiply-add)"
+            f"(FlopCounterMode's formulas: convolutions and matmuls, 2 FLOPs per multiply-add)"
         )
         lines.append(
             f"Check        output {smoke.output_shape}: forward and backward passed, output and gradients finite, "

@@ -1,25 +1,29 @@
 """The smoke check: the written model.py runs in a fresh subprocess.
 
 Forward and backward on a dummy batch; the output shape, finite values and gradients,
-and every layer's shape against the Plan are checked. FLOPs are counted with
-``torch.utils.flop_counter.FlopCounterMode`` over the forward pass (matmuls and
-convolutions, 2 FLOPs per multiply-add).
+and every layer's shape against the Plan are checked. FLOPs are counted over the forward
+pass with the formulas of ``torch.utils.flop_counter`` (matmuls and convolutions, 2 FLOPs per
+multiply-add), exactly as ``FlopCounterMode`` counts them.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import cache
 from .errors import SmokeError
 from .plan import Plan
 from .resources import PACKAGE_DIR
 
 WORKER = PACKAGE_DIR / "_smoke_worker.py"
+#: How the worker counts FLOPs; part of the baseline cache key (change it when the counting does).
+FLOP_COUNTING = "flop_registry dispatch mode, forward pass, v1"
 
 
 #: The image size of a training project (--project) when --size is not given: its check runs at
@@ -68,6 +72,29 @@ class SmokeResult:
     baseline: dict | None = None  # parameters and forward FLOPs of the default model of the same size
 
 
+def baseline_key(source: str, plan: Plan, check: Check) -> str:
+    """The cache key of a baseline's figures: everything they follow from. Parameters and FLOPs
+    are fixed by the model's source, the input's shape and the FLOP formulas of the torch
+    version that counts them (``FLOP_COUNTING`` names how this worker counts)."""
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "unknown"
+    shape = f"{check.batch}x{plan.input.channels}x{check.height}x{check.width}"
+    return cache.key(FLOP_COUNTING, torch_version, plan.class_name, shape, source)
+
+
+def _cached_baseline(name: str) -> dict | None:
+    text = cache.read("baseline", name)
+    try:
+        figures = json.loads(text) if text else None
+        if isinstance(figures["parameters"], int) and isinstance(figures["forward_flops"], int):
+            return {"parameters": figures["parameters"], "forward_flops": figures["forward_flops"]}
+    except (ValueError, TypeError, KeyError):
+        pass
+    return None
+
+
 def _request(path: Path, plan: Plan, check: Check, baseline: Path | None = None) -> dict:
     return {
         "baseline": str(baseline) if baseline else None,
@@ -97,13 +124,23 @@ class SmokeWorker:
             text=True,
         )
 
-    def run(self, path: Path, plan: Plan, check: Check, baseline: Path | None = None) -> SmokeResult:
+    def run(self, path: Path, plan: Plan, check: Check, baseline: str | None = None) -> SmokeResult:
         """Check the model file at ``path``; raise SmokeError (one line) on failure.
 
-        ``baseline``, a model file of the default architecture at the same size, is measured
-        too (on the meta device) for the report's before/after comparison.
+        ``baseline``, the source of the default model of the same architecture and size, gives
+        the report's before/after comparison: its parameters and forward FLOPs are measured once
+        (written next to ``path``, run by the worker) and then read from the user's cache, keyed
+        by everything they follow from (:func:`baseline_key`).
         """
-        request = json.dumps(_request(path, plan, check, baseline))
+        figures = key = None
+        if baseline is not None:
+            key = baseline_key(baseline, plan, check)
+            figures = _cached_baseline(key)
+        measure = None
+        if baseline is not None and figures is None:
+            measure = path.with_name("baseline_model.py")
+            measure.write_text(baseline, encoding="utf-8")
+        request = json.dumps(_request(path, plan, check, measure))
         try:
             stdout, stderr = self.proc.communicate(request, timeout=check.timeout)
         except subprocess.TimeoutExpired:
@@ -115,7 +152,10 @@ class SmokeWorker:
         if self.proc.returncode != 0 or not lines:
             last = (stderr.strip().splitlines() or ["no output"])[-1]
             raise SmokeError(f"smoke check crashed (exit {self.proc.returncode}): {last}")
-        return _verify(json.loads(lines[-1]), plan, check)
+        result = _verify(json.loads(lines[-1]), plan, check)
+        if measure is not None and result.baseline:
+            cache.write("baseline", key, json.dumps(result.baseline))
+        return replace(result, baseline=figures) if figures else result
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import types
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# One thread per process, in this one (set before torch is imported) and in every subprocess
+# (smoke workers, training runs): the suite's models are small, and on a busy 2-core machine
+# threads that wait for each other made the same forward and backward 5 times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from plugscaffold import cli
 from plugscaffold.catalog import load_catalog

@@ -1,0 +1,61 @@
+"""A small on-disk cache of derived values, keyed by a hash of everything they derive from.
+
+It holds what is costly to recompute and fully determined by its inputs: the black-formatted
+text of a plug-in source (render.py) and the baseline model's parameters and FLOPs (smoke.py).
+An entry's name is the SHA-256 of its inputs, so a changed input is a new entry and a stale
+one is never read. The cache is an optimisation only: a missing, unreadable or unwritable
+cache directory just means recomputing.
+
+Location: ``$PLUGSCAFFOLD_CACHE_DIR``, else ``$XDG_CACHE_HOME/plugscaffold``, else
+``~/.cache/plugscaffold``. Deleting it is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("PLUGSCAFFOLD_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "plugscaffold"
+
+
+def key(*parts: str) -> str:
+    """The SHA-256 of ``parts`` (each length-prefixed, so no two part lists collide)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8")
+        digest.update(f"{len(data)}:".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def read(kind: str, name: str) -> str | None:
+    """The cached text of entry ``name`` in ``kind``, or None."""
+    try:
+        return (cache_dir() / kind / name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write(kind: str, name: str, text: str) -> None:
+    """Store ``text`` atomically (a reader sees the old entry, or none, or the whole new one)."""
+    folder = cache_dir() / kind
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temporary, folder / name)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError:
+        pass  # a read-only or full disk: the value is recomputed next time
