@@ -616,6 +616,12 @@ def test_the_draw_is_reproducible_gives_different_modules_and_keeps_earlier_stud
     assert draw(spec(catalog, students=many + ["late"]))[:8] == first
 
 
+def test_two_slots_to_implement_are_both_spread(catalog):
+    pool = {"attn": ["se", "cbam"], "up": ["dysample", "carafe"]}
+    two = draw(spec(catalog, students=["a", "b"], pool=pool, implement=["attn", "up"], model={"width": 32}))
+    assert two[0]["attn"] != two[1]["attn"] and two[0]["up"] != two[1]["up"], two
+
+
 def test_the_spec_can_pin_a_module_per_student(catalog):
     pinned = draw(
         spec(catalog, students=["a", "b", "c"], assign={"a": {"attn": "cbam"}, "b": {"attn": "cbam"}})

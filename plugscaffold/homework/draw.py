@@ -17,8 +17,8 @@ def draw(spec: HomeworkSpec) -> list[dict[str, str]]:
 
     All combinations are shuffled by the seed. Students with choices pinned in ``assign``
     take theirs first. Then each other student, in the order of the spec, takes the next
-    unused combination whose modules to implement have been given out least so far (then:
-    whose other choices have been given out least). So students in one class implement
+    unused combination whose set of modules to implement has been given out least so far,
+    then whose modules to implement one by one have, then whose other choices have. So students in one class implement
     different modules while the pool has enough, the modules are spread as evenly as it
     allows, and adding students at the end of the list keeps the draws of those before them.
     """
@@ -45,6 +45,7 @@ def draw(spec: HomeworkSpec) -> list[dict[str, str]]:
         ranks = [
             (
                 uses.get(tuple(c[s] for s in implemented), 0),
+                sum(given.get((s, c[s]), 0) for s in implemented),
                 sum(given.get((s, c[s]), 0) for s in slots if s not in implemented),
             )
             for c in fits

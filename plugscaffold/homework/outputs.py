@@ -31,7 +31,11 @@ def _commit(directory: Path, files: dict[str, str]) -> list[Path]:
 
 
 def write_outputs(
-    rows: list[GradeRow], manifest: Manifest, csv_path: Path, feedback: Path, similar: list[tuple[str, str, float]]
+    rows: list[GradeRow],
+    manifest: Manifest,
+    csv_path: Path,
+    feedback: Path,
+    similar: list[tuple[str, str, float]],
 ) -> list[Path]:
     """The CSV, then feedback/<id>.md, <id>.results.json and similarity.csv; the paths written."""
     written = _commit(csv_path.parent, {csv_path.name: csv_text(rows)})
