@@ -79,7 +79,11 @@ def test_copier_validators_give_the_cli_one_line_errors_and_write_nothing(templa
     proc = run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=bad", "--data=skip=eff",
                 "--data=width=48", "--data=smoke=false", str(template), str(tmp_path / "bad")], tmp_path, check=False)  # fmt: skip
     assert proc.returncode != 0
-    assert "'eff' needs " in proc.stderr and "% groups == 0" in proc.stderr and "fix: use --width 64" in proc.stderr
+    assert (
+        "'eff' needs " in proc.stderr
+        and "% groups == 0" in proc.stderr
+        and "fix: use --width 64" in proc.stderr
+    )
     assert not (tmp_path / "bad").exists()
 
 
