@@ -518,6 +518,7 @@ def test_identical_submissions_are_flagged_as_similar(hangs, assignment):
     assert report.similar[0][2] == 1.0
 
 
+@pytest.mark.slow
 def test_renamed_variables_do_not_hide_a_copy(assignment):
     out, _, manifest, _ = assignment
     entry = manifest.entry("ben")
