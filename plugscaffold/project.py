@@ -1,8 +1,10 @@
 """Plan -> a runnable training project beside model.py (``plugscaffold new ... --project``).
 
-One public function, :func:`project_files`: pure data in, file texts out. The files are
-rendered from ``templates/project/`` with the same Jinja environment as model.py; the
-Python files are formatted with black. No torch here: generation stays torch-free.
+One public function, :func:`project_files`: pure data in, file texts out. train.py,
+predict.py, data.py and test_model.py are real Python files in ``templates/project/``,
+copied as they are (ruff and black check them there); what differs per model is in the
+small generated config.py, rendered with the README and the diagram by the same Jinja
+environment as model.py. No torch here: generation stays torch-free.
 
 The architecture diagram (README's Mermaid block and architecture.svg) is drawn from the
 Plan alone: one node per layer, an edge for every tensor a layer reads, labelled with the
@@ -16,6 +18,8 @@ import re
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+
+from jinja2 import Environment, TemplateNotFound
 
 from . import __version__
 from .answers import project_command
@@ -31,7 +35,7 @@ from .smoke import Check, SmokeResult
 #: would bring templates of its own.
 ARCH_TASKS = {"unet": "segmentation"}
 
-_PYTHON = ("train.py", "predict.py", "data.py", "test_model.py")
+_PYTHON = ("config.py", "train.py", "predict.py", "data.py", "test_model.py")
 _TEXT = ("README.md", "requirements.txt", "architecture.svg")
 #: The files ``--project`` adds beside model.py.
 PROJECT_FILES = (*_PYTHON, *_TEXT)
@@ -53,11 +57,18 @@ def project_files(plan: Plan, catalog: Catalog, smoke: SmokeResult | None, check
     graph = _graph(plan)
     context = _context(plan, catalog, smoke, check, graph)
     env = environment()
-    files: dict[str, str] = {}
-    for name in PROJECT_FILES:
+    return {name: _project_file(env, name, context) for name in PROJECT_FILES}
+
+
+def _project_file(env: Environment, name: str, context: dict[str, Any]) -> str:
+    """``templates/project/NAME`` as it is when it is a real file (train.py, data.py, ...:
+    Python that ruff and black check like the package's own), else NAME.jinja rendered
+    with ``context`` (config.py, the README, ...), Python formatted with black."""
+    try:
+        return env.loader.get_source(env, f"project/{name}")[0]
+    except TemplateNotFound:
         text = env.get_template(f"project/{name}.jinja").render(**context)
-        files[name] = format_code(text) if name in _PYTHON else text
-    return files
+        return format_code(text) if name in _PYTHON else text
 
 
 def _task(plan: Plan) -> str:

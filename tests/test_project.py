@@ -19,11 +19,14 @@ from plugscaffold.pipeline import generate
 from plugscaffold.project import project_files
 from plugscaffold.smoke import Check
 
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "project"
+
 pytestmark = pytest.mark.slow
 
 # Small and fast: 3 steps of a global batch of 4 at 32x32, 8 validation images.
 TRAIN = ["--epochs", "1", "--steps-per-epoch", "3", "--size", "32", "--batch-size", "4", "--val-samples", "8"]
 FILES = {
+    "config.py",
     "train.py",
     "predict.py",
     "data.py",
@@ -77,7 +80,7 @@ def load_module(path: Path, name: str):
 
 
 def test_python_files_are_black_clean_and_pyflakes_clean(project):
-    names = ["train.py", "predict.py", "data.py", "test_model.py"]
+    names = ["config.py", "train.py", "predict.py", "data.py", "test_model.py"]
     black = subprocess.run(
         [sys.executable, "-m", "black", "--check", *names],
         cwd=project,
@@ -102,6 +105,23 @@ def test_requirements_name_what_the_project_imports(project):
     assert [line for line in lines if line] == ["torch>=2.1,<3", "numpy", "pillow", "matplotlib", "pytest"]
 
 
+def test_the_scripts_are_real_python_files_checked_like_the_package(project):
+    # train.py, predict.py, data.py and test_model.py are copied as they are: black at 88 leaves
+    # them unchanged, ruff's E, W and F rules pass, and only config.py differs per model.
+    static = [TEMPLATES / name for name in ("train.py", "predict.py", "data.py", "test_model.py")]
+    for path in static:
+        assert (project / path.name).read_bytes() == path.read_bytes(), path.name
+        assert not path.with_name(path.name + ".jinja").exists()
+    black = subprocess.run([sys.executable, "-m", "black", "--check", "-q", "-l", "88", *map(str, static)],
+                           check=False, capture_output=True, text=True)  # fmt: skip
+    assert black.returncode == 0, black.stderr
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "E,W,F", "--no-cache",
+                           *map(str, static)], check=False, capture_output=True, text=True)  # fmt: skip
+    assert ruff.returncode == 0, ruff.stdout
+    config = (project / "config.py").read_text(encoding="utf-8")
+    assert "from model import UNet as Model" in config and "SIZE = (32, 32)" in config
+
+
 def test_a_segmentation_project_carries_no_classification_code(project):
     # Only what the task uses (issue 14): no class-folder loader, no accuracy, no task branches.
     for name in ["train.py", "predict.py", "data.py", "test_model.py", "README.md"]:
@@ -122,7 +142,7 @@ def test_project_generation_does_not_import_torch(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, check=False, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "7"
+    assert proc.stdout.strip() == "8"
 
 
 def test_readme_has_commands_citations_costs_and_a_mermaid_diagram_of_every_layer(tmp_path):

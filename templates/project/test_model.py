@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from data import SyntheticShapes
-from model import {{ class_name }}
 from train import CLASSES, IN_CHANNELS, build_model, compute_loss, confusion, scores
 
 HERE = Path(__file__).resolve().parent
@@ -26,8 +25,10 @@ def test_output_shape(size):
 def test_parameter_count_matches_the_model_py_header():
     header = re.search(r"Parameters: ([\d,]+)", (HERE / "model.py").read_text())
     if header is None:
-        pytest.skip("model.py was generated without counting its parameters (--no-smoke)")
-    count = sum(p.numel() for p in {{ class_name }}().parameters())
+        pytest.skip(
+            "model.py was generated without counting its parameters (--no-smoke)"
+        )
+    count = sum(p.numel() for p in build_model().parameters())
     assert count == int(header.group(1).replace(",", ""))
 
 

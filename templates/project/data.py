@@ -45,7 +45,12 @@ class SyntheticShapes(Dataset):
     """Random shapes drawn from (seed, index): (image (C, H, W) in [0, 1], mask (H, W))."""
 
     def __init__(
-        self, length: int, size: tuple[int, int], in_channels: int, classes: int, seed: int = 0
+        self,
+        length: int,
+        size: tuple[int, int],
+        in_channels: int,
+        classes: int,
+        seed: int = 0,
     ) -> None:
         self.length, self.size = length, size
         self.in_channels, self.classes, self.seed = in_channels, classes, seed
@@ -82,7 +87,9 @@ class SyntheticShapes(Dataset):
         return image, mask
 
 
-def draw(kind: str, yy: torch.Tensor, xx: torch.Tensor, rng: random.Random) -> torch.Tensor:
+def draw(
+    kind: str, yy: torch.Tensor, xx: torch.Tensor, rng: random.Random
+) -> torch.Tensor:
     """Boolean (H, W) mask of one random shape of ``kind``."""
     height, width = yy.shape
     side = min(height, width)
@@ -100,11 +107,16 @@ def draw(kind: str, yy: torch.Tensor, xx: torch.Tensor, rng: random.Random) -> t
         return (distance <= r) & (distance >= 0.55 * r)
     if kind == "cross":
         arm = r / 3
-        return ((dy.abs() <= arm) & (dx.abs() <= r)) | ((dx.abs() <= arm) & (dy.abs() <= r))
+        return ((dy.abs() <= arm) & (dx.abs() <= r)) | (
+            (dx.abs() <= arm) & (dy.abs() <= r)
+        )
     if kind == "triangle":
         start = rng.uniform(0, 2 * math.pi)
         corners = [
-            (cy + r * math.sin(start + k * 2 * math.pi / 3), cx + r * math.cos(start + k * 2 * math.pi / 3))
+            (
+                cy + r * math.sin(start + k * 2 * math.pi / 3),
+                cx + r * math.cos(start + k * 2 * math.pi / 3),
+            )
             for k in range(3)
         ]
         sides = []
@@ -132,7 +144,9 @@ def pillow():
 
 def images_in(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
 
 
@@ -195,7 +209,9 @@ def load_mask(path: Path, size: tuple[int, int], classes: int) -> torch.Tensor:
 
 def _resampling():
     Image = pillow()
-    return getattr(Image, "Resampling", Image)  # Pillow >= 9.1 names them Image.Resampling
+    return getattr(
+        Image, "Resampling", Image
+    )  # Pillow >= 9.1 names them Image.Resampling
 
 
 def check_mask_values(path: Path, values: set[int], classes: int) -> None:
@@ -208,7 +224,9 @@ def check_mask_values(path: Path, values: set[int], classes: int) -> None:
         return
     else:
         expected = f"the class indices 0..{classes - 1}"
-    shown = ", ".join(map(str, sorted(values)[:8])) + (" ..." if len(values) > 8 else "")
+    shown = ", ".join(map(str, sorted(values)[:8])) + (
+        " ..." if len(values) > 8 else ""
+    )
     raise BadSample(
         f"mask {path} has pixel values {shown}, but with {max(classes, 2)} classes a mask "
         f"holds {expected}; fix the mask, or generate the model with --classes"
@@ -245,12 +263,28 @@ class SegmentationFolder(Dataset):
         )
 
 
-def _check_matching(images: Path, by_stem: dict, masks: Path, mask_by_stem: dict) -> None:
+def _check_matching(
+    images: Path, by_stem: dict, masks: Path, mask_by_stem: dict
+) -> None:
     """One line naming the images without a mask and the masks without an image."""
     problems = []
     for missing, found, here, there, what, other in (
-        (sorted(set(by_stem) - set(mask_by_stem)), by_stem, images, masks, "image", "mask"),
-        (sorted(set(mask_by_stem) - set(by_stem)), mask_by_stem, masks, images, "mask", "image"),
+        (
+            sorted(set(by_stem) - set(mask_by_stem)),
+            by_stem,
+            images,
+            masks,
+            "image",
+            "mask",
+        ),
+        (
+            sorted(set(mask_by_stem) - set(by_stem)),
+            mask_by_stem,
+            masks,
+            images,
+            "mask",
+            "image",
+        ),
     ):
         if missing:
             names = [found[stem].name for stem in missing]
@@ -275,8 +309,12 @@ def make_datasets(
 ) -> tuple[Dataset, Dataset]:
     """(train, validation) datasets: synthetic when ``data`` is None, else a folder."""
     if data is None:
-        train = SyntheticShapes(train_samples, size, in_channels, classes, seed=2 * seed)
-        val = SyntheticShapes(val_samples, size, in_channels, classes, seed=2 * seed + 1)
+        train = SyntheticShapes(
+            train_samples, size, in_channels, classes, seed=2 * seed
+        )
+        val = SyntheticShapes(
+            val_samples, size, in_channels, classes, seed=2 * seed + 1
+        )
         return train, val
     data = Path(data)
     if not data.is_dir():
