@@ -129,36 +129,69 @@ def update(
     directory = Path(os.path.realpath(directory))
     if not directory.is_dir():
         raise TargetError(f"{directory} is not a directory; pass a project made by 'plugscaffold new'")
-    with project_lock(directory, on_wait):
-        return _update(
-            directory,
-            changes,
+    catalog = catalog or load_catalog()
+    with project_lock(directory, on_wait), ExitStack() as stack:
+        recorded = read_answers(directory)
+        base, record = _base(directory, recorded, catalog)
+        copier = _read_copier_answers(directory)
+        if check is None and record is not None:  # a training project keeps its image size
+            check = replace(read_project_record(record)[0], timeout=Check().timeout)
+        check = check or _copier_check(directory, copier) or Check()
+        # With your edits in model.py the merged file gets its own check: its worker starts
+        # now, importing torch while the regenerated model is checked.
+        model = directory / "model.py"
+        edited = model.exists() and read_text(model) != base["model.py"]
+        worker = stack.enter_context(SmokeWorker()) if smoke and edited else None
+
+        gen = generate(
+            recorded["name"],
+            {**recorded["options"], **{k: v for k, v in changes.items() if v is not None}},
             check=check,
             smoke=smoke,
-            dry_run=dry_run,
-            upgrade_modules=upgrade_modules,
-            project=project,
-            keep_failing=keep_failing,
-            catalog=catalog or load_catalog(),
+            write=False,
+            project=project or record is not None,
+            catalog=catalog,
         )
+        result = _merge_all(directory, base, gen, recorded["modules"], catalog, upgrade_modules)
+        if smoke and not result.conflicts and result.merged["model.py"] != gen.contents["model.py"]:
+            # Your edits make the file on disk differ from the one checked: check it as written.
+            try:
+                checked = check_source(result.merged["model.py"], gen, worker)
+                result.generated = replace(gen, source=result.merged["model.py"], smoke=checked)
+            except SmokeError as exc:
+                result.failing = str(exc)
+                if not (keep_failing or dry_run):
+                    raise MergeFailsCheck(
+                        f"the merged model.py (the update with your edits) fails its check: {exc}; nothing "
+                        "was written (fix your edit, or pass --keep-failing to write the merge anyway)"
+                    ) from None
+        if dry_run:
+            return result
+        contents = {relative: result.merged[relative] for relative in [*result.changed, *result.added]}
+        contents[ANSWERS_FILE] = gen.contents[ANSWERS_FILE]
+        if copier is not None:
+            contents[COPIER_ANSWERS] = _copier_answers_text(
+                directory, copier, gen, project or record is not None
+            )
+        with staging(directory) as stage:
+            commit(stage, directory, contents, replace=True)
+    if result.failing:
+        raise MergeFailsCheck(
+            f"wrote the merge as asked (--keep-failing), but model.py fails its check: {result.failing}"
+        )
+    if result.conflicts:
+        raise UpdateConflict(
+            f"updated with conflicts in {', '.join(result.conflicts)}: your edits and the update changed the "
+            "same lines; resolve the <<<<<<< yours / >>>>>>> new markers (the check did not run on the "
+            "conflicted file)"
+        )
+    return result
 
 
-def _update(
-    directory: Path,
-    changes: Mapping[str, Any],
-    *,
-    check: Check | None,
-    smoke: bool,
-    dry_run: bool,
-    upgrade_modules: bool,
-    project: bool,
-    keep_failing: bool,
-    catalog: Catalog,
-) -> Updated:
-    recorded = read_answers(directory)
-    name = recorded["name"]
+def _base(directory: Path, recorded: dict[str, Any], catalog: Catalog) -> tuple[dict[str, str], Any]:
+    """What plugscaffold generated before (regenerated from the answers), and the project record."""
     try:
-        old_spec = make_spec(catalog, name, recorded["options"])
+        old_spec = make_spec(catalog, recorded["name"], recorded["options"])
     except PlugscaffoldError as exc:
         raise SpecError(f"{directory / ANSWERS_FILE} records options this catalog rejects: {exc}") from None
     old_plan = make_plan(old_spec, catalog)
@@ -168,122 +201,65 @@ def _update(
         try:
             project_check, measured = read_project_record(record)
         except ValueError as exc:
-            raise SpecError(
-                f"{directory / ANSWERS_FILE} is corrupted ({exc}); restore it from version control"
-            ) from None
+            raise SpecError(f"{directory / ANSWERS_FILE} is corrupted ({exc}); {_FIX}") from None
         base.update(project_files(old_plan, catalog, measured, project_check))
-        check = check or replace(project_check, timeout=Check().timeout)  # the project keeps its image size
-    copier = _read_copier_answers(directory)
-    if check is None and copier is not None and str(copier.get("size") or "").strip():
-        from .cli import parse_size
-
-        try:
-            height, width = parse_size(str(copier["size"]))  # the size answered in copier
-        except SpecError:
-            raise SpecError(
-                f"{directory / COPIER_ANSWERS} has size '{shorten(copier['size'])}', which is not a size "
-                "(H or HxW); correct it or pass --size"
-            ) from None
-        check = replace(Check(), height=height, width=width)
-    check = check or Check()
-
-    options = {**recorded["options"], **{k: v for k, v in changes.items() if v is not None}}
-    with ExitStack() as stack:
-        # With your edits in model.py the merged file gets its own check: its worker starts
-        # now, importing torch while the regenerated model is checked.
-        edited = (directory / "model.py").exists() and read_text(directory / "model.py") != base["model.py"]
-        worker = stack.enter_context(SmokeWorker()) if smoke and edited else None
-        return _merge_and_write(
-            directory, recorded, base, record, copier, options, check, worker,
-            smoke=smoke, dry_run=dry_run, upgrade_modules=upgrade_modules, project=project,
-            keep_failing=keep_failing, catalog=catalog,
-        )  # fmt: skip
+    return base, record
 
 
-def _merge_and_write(
+def _copier_check(directory: Path, copier: dict[str, Any] | None) -> Check | None:
+    """The check at the size answered in copier (None when there is none, or it was left empty)."""
+    size = str((copier or {}).get("size") or "").strip()
+    if not size:
+        return None
+    from .cli import parse_size
+
+    try:
+        height, width = parse_size(size)
+    except SpecError:
+        raise SpecError(
+            f"{directory / COPIER_ANSWERS} has size '{shorten(size)}', which is not a size (H or HxW); "
+            "correct it or pass --size"
+        ) from None
+    return replace(Check(), height=height, width=width)
+
+
+def _merge_all(
     directory: Path,
-    recorded: dict[str, Any],
     base: dict[str, str],
-    record: Any,
-    copier: dict[str, Any] | None,
-    options: dict[str, Any],
-    check: Check,
-    worker: SmokeWorker | None,
-    *,
-    smoke: bool,
-    dry_run: bool,
-    upgrade_modules: bool,
-    project: bool,
-    keep_failing: bool,
+    gen: Generated,
+    modules: dict[str, str],
     catalog: Catalog,
+    upgrade_modules: bool,
 ) -> Updated:
-    name = recorded["name"]
-    gen = generate(
-        name,
-        options,
-        check=check,
-        smoke=smoke,
-        write=False,
-        project=project or record is not None,
-        catalog=catalog,
-    )
+    """Three-way merge of every generated file (base, yours on disk, new in ``gen``)."""
     new = {relative: text for relative, text in gen.contents.items() if relative != ANSWERS_FILE}
     current = {
         relative: read_text(directory / relative) for relative in new if (directory / relative).exists()
     }
-
     changed_modules = [
-        key for key, digest in recorded["modules"].items()
+        key for key, digest in modules.items()
         if key in catalog.entries and source_digest(catalog.entries[key].classes) != digest
     ]  # fmt: skip
-    merged, conflicts, changed, added, diffs = {}, [], [], [], []
+    result = Updated(gen, {}, [], [], [])
+    diffs = []
     for relative, new_text in new.items():
-        base.setdefault(relative, "")  # a file the update adds (--project on a model-only project)
-        yours = current.get(relative, base[relative])
+        old = base.get(relative, "")  # "" for a file the update adds (--project on a model-only project)
+        yours = current.get(relative, old)
         if upgrade_modules:
             classes = [c for k in changed_modules for c in catalog.entries[k].classes]
             yours = _upgrade_classes(yours, classes, directory / relative)
-        text, conflicted = merge(base[relative], yours, new_text)
-        merged[relative] = text
+        text, conflicted = merge(old, yours, new_text)
+        result.merged[relative] = text
         if conflicted:
-            conflicts.append(relative)
+            result.conflicts.append(relative)
         if text != current.get(relative):
-            (changed if relative in current else added).append(relative)
+            (result.changed if relative in current else result.added).append(relative)
             diffs.append(_diff(current.get(relative, ""), text, relative))
-    result = Updated(gen, merged, conflicts, changed, added, diff="".join(diffs))
+    result.diff = "".join(diffs)
     if upgrade_modules:
         result.upgraded_modules = changed_modules
     else:
         result.kept_modules = changed_modules
-    if smoke and not conflicts and merged["model.py"] != gen.contents["model.py"]:
-        # Your edits make the file on disk differ from the one checked: check it as written.
-        try:
-            checked = check_source(merged["model.py"], gen, worker)
-            result.generated = replace(gen, source=merged["model.py"], smoke=checked)
-        except SmokeError as exc:
-            result.failing = str(exc)
-            if not (keep_failing or dry_run):
-                raise MergeFailsCheck(
-                    f"the merged model.py (the update with your edits) fails its check: {exc}; nothing was "
-                    "written (fix your edit, or pass --keep-failing to write the merge anyway)"
-                ) from None
-    if dry_run:
-        return result
-    contents = {relative: text for relative, text in merged.items() if text != current.get(relative)}
-    contents[ANSWERS_FILE] = gen.contents[ANSWERS_FILE]
-    if copier is not None:
-        contents[COPIER_ANSWERS] = _copier_answers_text(directory, copier, gen, project or record is not None)
-    with staging(directory) as stage:
-        commit(stage, directory, contents, replace=True)
-    if result.failing:
-        raise MergeFailsCheck(
-            f"wrote the merge as asked (--keep-failing), but model.py fails its check: {result.failing}"
-        )
-    if conflicts:
-        raise UpdateConflict(
-            f"updated with conflicts in {', '.join(conflicts)}: your edits and the update changed the same lines; "
-            "resolve the <<<<<<< yours / >>>>>>> new markers (the check did not run on the conflicted file)"
-        )
     return result
 
 
