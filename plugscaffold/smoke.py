@@ -8,7 +8,6 @@ multiply-add), exactly as ``FlopCounterMode`` counts them.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import json
 import subprocess
@@ -76,12 +75,8 @@ def baseline_key(source: str, plan: Plan, check: Check) -> str:
     """The cache key of a baseline's figures: everything they follow from. Parameters and FLOPs
     are fixed by the model's source, the input's shape and the FLOP formulas of the torch
     version that counts them (``FLOP_COUNTING`` names how this worker counts)."""
-    try:
-        torch_version = importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        torch_version = "unknown"
     shape = f"{check.batch}x{plan.input.channels}x{check.height}x{check.width}"
-    return cache.key(FLOP_COUNTING, torch_version, plan.class_name, shape, source)
+    return cache.key(FLOP_COUNTING, cache.installed_version("torch"), plan.class_name, shape, source)
 
 
 def _cached_baseline(name: str) -> dict | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,9 @@ import pytest
 # (smoke workers, training runs): the suite's models are small, and on a busy 2-core machine
 # threads that wait for each other made the same forward and backward 5 times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The suite's own cache (formatted sources, baseline figures), shared by its processes and
+# apart from the user's (see plugscaffold/cache.py).
+os.environ.setdefault("PLUGSCAFFOLD_CACHE_DIR", tempfile.mkdtemp(prefix="plugscaffold-test-cache-"))
 
 from plugscaffold import cli
 from plugscaffold.catalog import load_catalog
