@@ -8,6 +8,7 @@ argument), 130 interrupted, 141 output closed early (``plugscaffold list | head 
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import re
@@ -252,32 +253,30 @@ def parse_size(text: str) -> tuple[int, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    stdout = sys.stdout
+    sys.stdout = _Output(stdout)  # its failures are told apart from those of the files written
     try:
         catalog = load_catalog()
         args = build_parser(catalog).parse_args(argv)
         code = COMMANDS[args.command](args, catalog)
-        sys.stdout.flush()  # a closed or full output fails here, inside the handlers below
+        sys.stdout.flush()  # a closed or full output fails here at the latest, inside the handlers
         return code
+    except _OutputError as exc:
+        _drop_stdout(stdout)
+        if isinstance(
+            exc.error, BrokenPipeError
+        ):  # the reader went away (`list | head -1`): quietly, as Unix tools
+            return 128 + signal.SIGPIPE
+        print(f"plugscaffold: error: {one_line(_os_error(exc.error, 'write the output'))}", file=sys.stderr)
+        return 1
     except PlugscaffoldError as exc:
         print(f"plugscaffold: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("plugscaffold: interrupted; nothing was written", file=sys.stderr)
         return 130
-    except (
-        BrokenPipeError
-    ):  # the reader went away (`plugscaffold list | head -1`): end quietly, as Unix tools do
-        _drop_stdout()
-        return 128 + signal.SIGPIPE
-    except OSError as exc:  # a disk that is full, read-only or gone; an output that cannot take more
-        from .files import os_error_message
-
-        if exc.filename is None:  # files are written with their names; a stream without
-            _drop_stdout()
-            message = os_error_message(exc, "write the output")
-        else:
-            message = os_error_message(exc)
-        print(f"plugscaffold: error: {one_line(message)}", file=sys.stderr)
+    except OSError as exc:  # a disk that is full, read-only or gone
+        print(f"plugscaffold: error: {one_line(_os_error(exc, 'write'))}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still one line, with a way to see more
         if os.environ.get("PLUGSCAFFOLD_DEBUG"):
@@ -287,15 +286,58 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    finally:
+        sys.stdout = stdout
 
 
-def _drop_stdout() -> None:
+class _OutputError(Exception):
+    """Standard output failed: its reader closed it (a pipe), or it is full."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Output:
+    """sys.stdout while a command runs: the same stream, raising _OutputError when it fails."""
+
+    def __init__(self, stream: object) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError as exc:
+            raise _OutputError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            raise _OutputError(exc) from None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.stream, name)
+
+
+def _os_error(exc: OSError, action: str) -> str:
+    from .files import os_error_message
+
+    return os_error_message(exc, action)
+
+
+def _drop_stdout(stream: object) -> None:
     """Point standard output at /dev/null, so that the flush at exit does not fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # not a real file (tests capture it)
+    except (
+        OSError,
+        ValueError,
+        AttributeError,
+        io.UnsupportedOperation,
+    ):  # not a real file (tests capture it)
         pass
 
 

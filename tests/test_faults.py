@@ -88,6 +88,17 @@ def test_a_broken_pipe_in_process_is_141_without_internal_error(run_cli, monkeyp
     assert result.code == 141 and "error" not in result.err
 
 
+def test_a_disk_error_is_not_mistaken_for_a_closed_or_full_output(run_cli, tmp_path, monkeypatch):
+    from plugscaffold import pipeline
+
+    def full(*args, **kwargs):  # e.g. the check's staged model.py on a full disk: no file name
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pipeline, "render_model", full)
+    line = one_line_error(run_cli("new", "m", *SMALL), "cannot write: No space left on device")
+    assert "output" not in line and tree(tmp_path) == []
+
+
 def test_stdout_to_dev_full_is_one_line(tmp_path):
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
