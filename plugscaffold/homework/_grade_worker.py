@@ -12,16 +12,18 @@ lines on file descriptor FD: ``loaded`` (or ``load_error`` with the first line o
 error), ``start``, ``done`` (with ``error`` when the check raised), ``finished``. The
 grader times every task, and compares the results with those of the same function run on
 the solution (it imports this file for that), so verdicts never come from this process.
-Constructor arguments are JSON with tuples written ``{"tuple": [...]}`` (as in
-homework/records.py: this script imports nothing from plugscaffold).
+Constructor arguments are JSON with tuples written ``{"tuple": [...]}`` (``_codec.py``).
 """
 
 import importlib.util
 import json
 import os
+import runpy
 import sys
 import traceback
 
+#: the one JSON form of constructor arguments (this script imports nothing from plugscaffold)
+decode = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_codec.py"))["decode"]
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 _BLOCKED = (
     "socket.__new__",
@@ -31,16 +33,6 @@ _BLOCKED = (
     "socket.sendto",
     "socket.sendmsg",
 )
-
-
-def decode(value):
-    if isinstance(value, dict):
-        if set(value) == {"tuple"}:
-            return tuple(decode(v) for v in value["tuple"])
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value
 
 
 # --- the checks: the same code runs the solution (in the grader) and the submission ---------

@@ -6,40 +6,22 @@ measures the parameter counts of the catalog's reference configurations, keeps t
 constraint probes that the solution rejects with ValueError, and saves the public
 self-check tensors (example weights, inputs and outputs the student's tests compare with;
 grading uses fresh, hidden ones). The request and the answer are JSON files; constructor
-arguments are JSON with tuples written ``{"tuple": [...]}`` (as in homework/records.py:
-this script imports nothing from plugscaffold).
+arguments are JSON with tuples written ``{"tuple": [...]}`` (``_codec.py``).
 """
 
 import importlib.util
 import json
+import os
+import runpy
 import sys
 
 import torch
 
+#: the one JSON form of constructor arguments (this script imports nothing from plugscaffold)
+_CODEC = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_codec.py"))
+decode, encode = _CODEC["decode"], _CODEC["encode"]
 #: Two cases at most per class: its first construction and the one whose channels differ most.
 CASES_PER_CLASS = 2
-
-
-def decode(value):
-    if isinstance(value, dict):
-        if set(value) == {"tuple"}:
-            return tuple(decode(v) for v in value["tuple"])
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value
-
-
-def encode(value):
-    if isinstance(value, tuple):
-        return {"tuple": [encode(v) for v in value]}
-    if isinstance(value, list):
-        return [encode(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(type(value).__name__)
 
 
 def is_literal(value):

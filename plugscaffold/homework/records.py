@@ -1,14 +1,16 @@
 """The typed records that cross file and process boundaries, each with a JSON form.
 
 Constructor arguments are JSON values; a tuple is written ``{"tuple": [...]}`` so that it
-comes back a tuple (``kernel_size=(3, 3)`` must not turn into a list). Nothing here is
-parsed with ``ast.literal_eval``.
+comes back a tuple (``kernel_size=(3, 3)`` must not turn into a list; see ``_codec``).
+Nothing here is parsed with ``ast.literal_eval``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from ._codec import decode, encode
 
 #: The check categories in the order the README, the CSV and results.json list them.
 CATEGORIES = ("contract", "outputs", "gradients", "constraints", "integration")
@@ -21,29 +23,6 @@ CATEGORY_TEXT = {
     "constraints": "constructor constraints raise ValueError as the docstring says",
     "integration": "your class inside model.py (the whole model builds and matches)",
 }
-
-
-def encode(value: Any) -> Any:
-    """A constructor argument as JSON: tuples tagged, everything else as is."""
-    if isinstance(value, tuple):
-        return {"tuple": [encode(v) for v in value]}
-    if isinstance(value, list):
-        return [encode(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"{type(value).__name__} is not a literal constructor argument")
-
-
-def decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"tuple"}:
-            return tuple(decode(v) for v in value["tuple"])
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
