@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from conftest import load_source
 from plugscaffold import cache
 from plugscaffold.catalog import load_catalog
 from plugscaffold.pipeline import _baseline, generate
-from plugscaffold.smoke import Check, baseline_key, run_smoke_here
+from plugscaffold.smoke import WORKER, Check, baseline_key, run_smoke_here
 
 SMALL = {"width": 8, "depth": 2}
 
@@ -72,3 +73,15 @@ def test_an_unusable_cache_is_skipped_silently(tmp_path, monkeypatch):
     assert cache.read("baseline", "x") == "{}" and [
         p.name for p in (tmp_path / "ok" / "baseline").iterdir()
     ] == ["x"]
+
+
+def test_the_gradient_check_finds_exactly_the_nonfinite_tensors():
+    """Summing first is only a shortcut: an overflowing sum of finite values is not reported."""
+    worker = importlib.util.module_from_spec(importlib.util.spec_from_file_location("w", WORKER))
+    worker.__spec__.loader.exec_module(worker)
+    finite, big = torch.ones(10), torch.full((10,), 3e38)  # big sums to inf, yet every value is finite
+    nan, infs = torch.ones(10), torch.ones(3)
+    nan[3] = float("nan")
+    infs[0], infs[1] = float("inf"), float("-inf")  # their sum is NaN
+    named = [("finite", finite), ("nan", nan), ("big", big), ("infs", infs)]
+    assert worker.nonfinite(named) == ["nan", "infs"] and worker.nonfinite([]) == []
