@@ -371,6 +371,8 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
     from .report import format_report
     from .update import UpdateConflict, update
 
+    check_timeout(args.timeout)
+
     def waiting() -> None:
         print(f"plugscaffold: waiting for another command on {args.directory} to finish ...", file=sys.stderr)
 
@@ -380,6 +382,7 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
             model_options(args, catalog),
             # without --size/--batch a training project keeps the size it was made with
             check=make_check(args) if args.size is not None or args.batch is not None else None,
+            timeout=args.timeout,
             smoke=not args.no_smoke,
             dry_run=args.dry_run,
             upgrade_modules=args.upgrade_modules,

@@ -119,12 +119,15 @@ def update(
     upgrade_modules: bool = False,
     project: bool = False,
     keep_failing: bool = False,
+    timeout: float | None = None,
     catalog: Catalog | None = None,
     on_wait: Callable[[], None] | None = None,
 ) -> Updated:
     """Regenerate ``directory`` with ``changes`` applied; see the module docstring.
 
-    ``on_wait`` is called if another command holds the project's lock (this one waits).
+    Without ``check`` the project's own check size is used (a training project's, the one
+    answered in copier, else the default); ``timeout`` applies either way. ``on_wait`` is
+    called if another command holds the project's lock (this one waits).
     """
     directory = Path(os.path.realpath(directory))
     if not directory.is_dir():
@@ -137,6 +140,8 @@ def update(
         if check is None and record is not None:  # a training project keeps its image size
             check = replace(read_project_record(record)[0], timeout=Check().timeout)
         check = check or _copier_check(directory, copier) or Check()
+        if timeout is not None:
+            check = replace(check, timeout=timeout)
         # With your edits in model.py the merged file gets its own check: its worker starts
         # now, importing torch while the regenerated model is checked.
         model = directory / "model.py"

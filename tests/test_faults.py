@@ -324,6 +324,14 @@ def test_values_that_cannot_be_emitted_are_one_line_and_write_nothing(args, word
     assert tree(tmp_path) == []
 
 
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1"])
+def test_update_refuses_a_bad_timeout_too(timeout, run_cli, tmp_path):
+    _project(run_cli, tmp_path)
+    before = snapshot(tmp_path)
+    one_line_error(run_cli("update", "m", "--timeout", timeout), "--timeout must be")
+    assert snapshot(tmp_path) == before
+
+
 def test_nested_attention_within_the_limit_still_works(run_cli, tmp_path):
     result = run_cli("new", "m", *SMALL, "--width", "16", "--attn", "((se+cbam)^)@dec", "--stdout")
     assert result.code == 0, result.err
