@@ -24,15 +24,9 @@ import traceback
 
 #: the one JSON form of constructor arguments (this script imports nothing from plugscaffold)
 decode = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_codec.py"))["decode"]
-CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
-_BLOCKED = (
-    "socket.__new__",
-    "socket.connect",
-    "socket.bind",
-    "socket.getaddrinfo",
-    "socket.sendto",
-    "socket.sendmsg",
-)
+#: memory cap and network cut, shared with plugscaffold add's probe worker (plugscaffold/_isolate.py)
+_ISOLATE = runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_isolate.py"))
+isolate, refuse_sockets = _ISOLATE["isolate"], _ISOLATE["socket_guard"]("grading")
 
 
 # --- the checks: the same code runs the solution (in the grader) and the submission ---------
@@ -102,38 +96,6 @@ def run_task(module, task, materials):
 
 
 # --- the worker process ----------------------------------------------------------------------
-
-
-def isolate(memory_mb):
-    """Cap memory, no core files, no network; say how the network was cut (POSIX; Linux for the namespace)."""
-    import ctypes
-    import resource
-
-    limit = memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (2**30, 2**30))
-    network = "audit hook (Python sockets refused in the worker only)"
-    libc = ctypes.CDLL(None, use_errno=True)
-    uid, gid = os.getuid(), os.getgid()
-    if hasattr(libc, "unshare") and libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
-        try:
-            for name, text in (
-                ("setgroups", "deny"),
-                ("uid_map", f"{uid} {uid} 1"),
-                ("gid_map", f"{gid} {gid} 1"),
-            ):
-                with open(f"/proc/self/{name}", "w") as handle:
-                    handle.write(text)
-        except OSError:
-            pass  # unmapped ids still work for the files this process owns
-        network = "network namespace (no interface but a down loopback, for the worker and its children)"
-    return network
-
-
-def refuse_sockets(event, _args):
-    if event in _BLOCKED:
-        raise PermissionError(f"network access is not allowed while grading ({event})")
 
 
 def first_line(exc, memory_mb=0):

@@ -104,7 +104,10 @@ def protected() -> Iterator[None]:
             prctl(4, 1, 0, 0, 0)
 
 
-def _spawn(workdir: Path, start: int, limits: Limits) -> tuple[subprocess.Popen, int, str]:
+def start_worker(command: list[str], workdir: Path, **popen) -> tuple[subprocess.Popen, str]:
+    """Start an untrusted worker: its own session (process group), a minimal environment with
+    a fresh token, one thread per library; :func:`end` kills all it started. ``plugscaffold
+    add``'s probe starts its worker here too."""
     token = secrets.token_hex(16)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -114,19 +117,25 @@ def _spawn(workdir: Path, start: int, limits: Limits) -> tuple[subprocess.Popen,
         "MKL_NUM_THREADS": "1",
         TOKEN_VARIABLE: token,
     }
+    with _LOCK:
+        if STOPPING.is_set():
+            raise Stopped
+        proc = subprocess.Popen(
+            command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, start_new_session=True, **popen
+        )
+        _LIVE[proc.pid] = token
+    return proc, token
+
+
+def _spawn(workdir: Path, start_at: int, limits: Limits) -> tuple[subprocess.Popen, int, str]:
     read_end, write_end = os.pipe()
     try:
         with open(workdir / "stdout.txt", "ab") as out, open(workdir / "stderr.txt", "ab") as err:
-            with _LOCK:
-                if STOPPING.is_set():
-                    raise Stopped
-                proc = subprocess.Popen(
-                    [sys.executable, "-I", str(WORKER), str(workdir), str(write_end), str(limits.memory_mb),
-                     str(start)],
-                    cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    pass_fds=(write_end,), start_new_session=True,
-                )  # fmt: skip
-                _LIVE[proc.pid] = token
+            proc, token = start_worker(
+                [sys.executable, "-I", str(WORKER), str(workdir), str(write_end), str(limits.memory_mb),
+                 str(start_at)],
+                workdir, stdout=out, stderr=err, pass_fds=(write_end,),
+            )  # fmt: skip
     except BaseException:
         os.close(read_end)
         raise
