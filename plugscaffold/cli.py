@@ -24,6 +24,7 @@ from .compose import __doc__ as COMPOSITION_HELP
 from .errors import PlugscaffoldError, SpecError, one_line
 from .smoke import Check, SmokeWorker
 from .spec import MAX_SIDE, PLACED_SLOT, POSITIONS
+from .deploy import DESCRIPTIONS as DEPLOY_DESCRIPTIONS, PATHS as DEPLOY_PATHS
 
 #: The longest --timeout (a day); larger values, inf and nan are refused.
 MAX_TIMEOUT = 86400.0
@@ -64,6 +65,11 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
     new.add_argument("name", help="project name: a directory created in --dir (letters, digits, _)")
     add_model_options(new, catalog)
     add_check_options(new)
+    new.add_argument(
+        "--check", metavar="PATHS",
+        help="after writing, run deployment checks on model.py: comma-separated "
+        f"{', '.join(DEPLOY_PATHS)} or all (see 'plugscaffold check')",
+    )  # fmt: skip
     output = new.add_argument_group("output")
     output.add_argument("--dir", default=".", help="where to create the project directory (default: .)")
     output.add_argument(
@@ -167,10 +173,44 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         "show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code."
     )
     show.add_argument("name", help="module name, or SLOT/NAME where a name is used in two slots")
+    lister.add_argument(
+        "--deploy", metavar="PATHS",
+        help=f"only modules that pass these deployment paths ({', '.join(DEPLOY_PATHS)}; comma-separated)",
+    )  # fmt: skip
     return parser
 
 
 def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None:
+
+    checker = sub.add_parser(
+        "check",
+        help="check that a project's model.py deploys (TorchScript, torch.export, torch.compile, ONNX)",
+        description="Run the deployment paths on DIR/model.py in a subprocess and compare each with eager "
+        "output (|out - eager| <= 1e-4 + 1e-4 * |eager|) on the example input and on a second one with "
+        "another batch and size. Exit status 1 if a path fails.",
+        epilog="paths:\n" + "\n".join(f"  {p:8s} {DEPLOY_DESCRIPTIONS[p]}" for p in DEPLOY_PATHS)
+        + "\n\nexample:\n  plugscaffold check my_unet --paths onnx,export",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    checker.add_argument("directory", help="a project made by 'plugscaffold new' (it has .plugscaffold.yml)")
+    checker.add_argument(
+        "--paths", default="all", metavar="PATHS", help="comma-separated paths, or all (default: all)"
+    )
+    checker.add_argument("--size", metavar="HxW", help="input size of the example (default: 64)")
+    checker.add_argument(
+        "--batch", type=int, default=2, metavar="N", help="batch of the example (default: 2)"
+    )
+    checker.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        metavar="S",
+        help="seconds before the check is stopped (default: 600)",
+    )
+    checker.add_argument(
+        "--compile-backend", default="inductor", choices=("inductor", "eager"),
+        help="torch.compile backend: inductor generates code; eager only captures the graph (default: inductor)",
+    )  # fmt: skip
     """The options that define a model (defaults live in the Spec: unset options stay None)."""
     model = parser.add_argument_group("model")
     model.add_argument("--arch", help="architecture (default: unet)")
@@ -383,6 +423,12 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
             # without --size/--batch a training project keeps the size it was made with
             check=make_check(args) if args.size is not None or args.batch is not None else None,
             timeout=args.timeout,
+    deploy_paths = None
+    if args.check is not None:  # a wrong path name or a missing package stops before anything is made
+        from .deploy import parse_paths, require_packages
+
+        deploy_paths = parse_paths(args.check)
+        require_packages(deploy_paths)
             smoke=not args.no_smoke,
             dry_run=args.dry_run,
             upgrade_modules=args.upgrade_modules,
@@ -405,6 +451,28 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
     print(format_report(result.generated, catalog))
     if result.added:
         print(f"Added        {', '.join(result.added)}")
+    return _deploy_after_new(args, gen, deploy_paths) if deploy_paths else 0
+
+
+def _deploy_after_new(args: argparse.Namespace, gen, paths: tuple[str, ...]) -> int:
+    """``new --check``: the deployment table of the model just made; exit 1 if a path fails."""
+    import tempfile
+    from pathlib import Path
+
+    from .deploy import check_generated, failed, format_checks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model.py" if args.stdout else Path(args.dir) / args.name / "model.py"
+        if args.stdout:
+            model.write_text(gen.source, encoding="utf-8")
+        results = check_generated(model, gen.plan, gen.check, paths)
+    print("\n" + format_checks(results), file=sys.stderr if args.stdout else sys.stdout)
+    bad = failed(results)
+    if bad:
+        kept = "nothing was written" if args.stdout else f"{args.dir}/{args.name} was written"
+        print(f"plugscaffold: error: the model fails deployment path(s) {', '.join(bad)} ({kept}; "
+              "'plugscaffold list --deploy PATH' shows the modules that pass)", file=sys.stderr)  # fmt: skip
+        return 1
     if result.changed or not result.added:
         print(
             f"Updated      {', '.join(result.changed) or 'nothing changed'} (your edits kept by a three-way merge)"
@@ -459,7 +527,7 @@ def cmd_list(args: argparse.Namespace, catalog: Catalog) -> int:
     from .show import format_list
 
     catalog = catalog.with_license(args.license)
-    print(format_list(catalog, args.slot))
+    print(format_list(catalog, args.slot, deploy=args.deploy))
     return 0
 
 
@@ -482,3 +550,19 @@ COMMANDS = {
 
 if __name__ == "__main__":
     sys.exit(main())
+def cmd_check(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .deploy import check_project, failed, format_checks, parse_paths
+
+    if args.batch < 1 or args.timeout <= 0:
+        raise SpecError("--batch must be at least 1 and --timeout positive")
+    check, results = check_project(
+        args.directory, parse_paths(args.paths),
+        size=parse_size(args.size) if args.size is not None else None,
+        batch=args.batch, timeout=args.timeout, compile_backend=args.compile_backend, catalog=catalog,
+    )  # fmt: skip
+    print(f"{args.directory}/model.py: batch {check.batch}, {check.height}x{check.width} example input")
+    print(format_checks(results))
+    return 1 if failed(results) else 0
+
+
+    "check": cmd_check,

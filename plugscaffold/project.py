@@ -35,7 +35,7 @@ from .smoke import Check, SmokeResult
 #: would bring templates of its own.
 ARCH_TASKS = {"unet": "segmentation"}
 
-_PYTHON = ("config.py", "train.py", "predict.py", "data.py", "test_model.py")
+_PYTHON = ("config.py", "train.py", "predict.py", "export.py", "data.py", "test_model.py")
 _TEXT = ("README.md", "requirements.txt", "architecture.svg")
 #: The files ``--project`` adds beside model.py.
 PROJECT_FILES = (*_PYTHON, *_TEXT)

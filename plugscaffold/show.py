@@ -6,6 +6,7 @@ import textwrap
 
 from . import inline
 from .catalog import LICENSE_KINDS, Catalog, Entry
+from .deploy import PATHS, parse_paths, supports
 from .errors import SpecError, did_you_mean
 from .plan import place
 from .report import table
@@ -14,22 +15,41 @@ from .render import format_code
 SCALE = {0.5: "/2", 1: "x1", 2: "x2"}
 
 
-def format_list(catalog: Catalog, slot: str | None = None) -> str:
+def format_list(catalog: Catalog, slot: str | None = None, deploy: str | None = None) -> str:
+    """The catalog as a table; ``slot`` and ``deploy`` (comma-separated paths) filter it."""
     if slot is not None and slot not in catalog.slots:
         raise SpecError(
             f"unknown slot '{slot}'{did_you_mean(slot, catalog.slots)}; slots: {', '.join(catalog.slots)}"
         )
-    rows = [["name", "slot", "title", "year", "licence", "parameters"]]
+    paths = parse_paths(deploy) if deploy is not None else ()
+    rows = [["name", "slot", "title", "year", "licence", "parameters", "deploy"]]
     for entry in catalog.entries.values():
-        if slot in (None, entry.slot):
+        if slot in (None, entry.slot) and all(supports(entry, p) for p in paths):
             year = str(entry.paper["year"]) if entry.paper else "-"
-            rows.append([entry.name, entry.slot, entry.title, year, _license_text(entry), _reference_text(entry)])
+            reference, deploy_text = _reference_text(entry), _deploy_text(entry)
+            rows.append(
+                [entry.name, entry.slot, entry.title, year, _license_text(entry), reference, deploy_text]
+            )
     note = (
         "parameters: as measured on the official code, at the configuration shown (C = input channels)\n"
         "licence: of the code the module follows ('plugscaffold show NAME' names it; filter with --license "
         f"{'|'.join(LICENSE_KINDS)})"
     )
-    return "\n".join([*table(rows, indent=""), "", note])
+    notes = [
+        note,
+        "deploy: the deployment paths the module passes on CPU ('plugscaffold show NAME' says why not)",
+    ]
+    if len(rows) == 1:
+        return f"no {slot + ' ' if slot else ''}module passes {' and '.join(paths)}"
+    return "\n".join([*table(rows, indent=""), "", *notes])
+
+
+def _deploy_text(entry: Entry) -> str:
+    if entry.deploy is None:
+        return "-"
+    if len(entry.deploy.supported) == len(PATHS):
+        return "all"
+    return ",".join(entry.deploy.supported) or "none"
 
 
 def _license_text(entry: Entry) -> str:
@@ -92,6 +112,14 @@ def _show(catalog: Catalog, entry: Entry) -> str:
     for ref in entry.reference:
         config = ", ".join(f"{k}={v}" for k, v in ref.config.items())
         lines.append(f"  reference    {ref.params:,} parameters at {config} (measured: {ref.measured})")
+    if entry.deploy is not None:
+        lines.append(
+            f"  deploy       passes: {', '.join(entry.deploy.supported) or 'none'} (on CPU, checked by the tests)"
+        )
+        for path, reason in entry.deploy.unsupported.items():
+            lines.append(
+                "               " + "\n                 ".join(textwrap.wrap(f"not {path}: {reason}", 80))
+            )
     if entry.notes:
         lines.append("  notes        " + "\n               ".join(textwrap.wrap(entry.notes, 80)))
     lines.append("  emitted code")

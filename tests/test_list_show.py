@@ -7,7 +7,7 @@ def test_list_is_a_table_of_every_module(run_cli, catalog):
     result = run_cli("list")
     assert result.code == 0
     header, *rows = result.out.splitlines()
-    assert header.split() == ["name", "slot", "title", "year", "licence", "parameters"]
+    assert header.split() == ["name", "slot", "title", "year", "licence", "parameters", "deploy"]
     for entry in catalog.entries.values():
         assert any(row.split()[:2] == [entry.name, entry.slot] for row in rows), entry.key
     assert any("dysample" in row and "2023" in row and "2,080 @ C=64" in row for row in rows)

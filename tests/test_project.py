@@ -29,6 +29,7 @@ FILES = {
     "config.py",
     "train.py",
     "predict.py",
+    "export.py",
     "data.py",
     "test_model.py",
     "README.md",
@@ -80,7 +81,7 @@ def load_module(path: Path, name: str):
 
 
 def test_python_files_are_black_clean_and_pyflakes_clean(project):
-    names = ["config.py", "train.py", "predict.py", "data.py", "test_model.py"]
+    names = ["config.py", "train.py", "predict.py", "export.py", "data.py", "test_model.py"]
     black = subprocess.run(
         [sys.executable, "-m", "black", "--check", *names],
         cwd=project,
@@ -108,7 +109,7 @@ def test_requirements_name_what_the_project_imports(project):
 def test_the_scripts_are_real_python_files_checked_like_the_package(project):
     # train.py, predict.py, data.py and test_model.py are copied as they are: black at 88 leaves
     # them unchanged, ruff's E, W and F rules pass, and only config.py differs per model.
-    static = [TEMPLATES / name for name in ("train.py", "predict.py", "data.py", "test_model.py")]
+    static = [TEMPLATES / name for name in ("train.py", "predict.py", "export.py", "data.py", "test_model.py")]
     for path in static:
         assert (project / path.name).read_bytes() == path.read_bytes(), path.name
         assert not path.with_name(path.name + ".jinja").exists()
@@ -142,7 +143,7 @@ def test_project_generation_does_not_import_torch(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, check=False, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "8"
+    assert proc.stdout.strip() == "9"
 
 
 def test_readme_has_commands_citations_costs_and_a_mermaid_diagram_of_every_layer(tmp_path):

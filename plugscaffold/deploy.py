@@ -1,0 +1,303 @@
+"""Deployment checks: does a model (or one catalog module) survive TorchScript, torch.export,
+torch.compile and ONNX, and does each give the eager output?
+
+``check_model`` runs the chosen paths on a written model.py in a subprocess
+(``_deploy_worker.py``) and returns one :class:`PathResult` per path; ``format_checks`` makes
+the table, ``checks_cell`` the one-cell summary for a study table. ``entry_module`` builds one
+catalog module at a tiny size, for the tests that keep the catalog's ``deploy:`` record true.
+No torch is imported here unless an entry module is built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from . import inline
+from .catalog import DEPLOY_PATHS, Catalog, Entry
+from .errors import PlugscaffoldError, SpecError, did_you_mean
+from .plan import Plan
+from .resources import PACKAGE_DIR
+from .smoke import Check
+
+WORKER = PACKAGE_DIR / "_deploy_worker.py"
+#: The deployment paths, in the order they are run and shown.
+PATHS = DEPLOY_PATHS
+DESCRIPTIONS = {
+    "script": "torch.jit.script",
+    "trace": "torch.jit.trace",
+    "export": "torch.export.export, dynamic batch, height and width",
+    "compile": "torch.compile(fullgraph=True)",
+    "onnx": "torch.onnx.export(dynamo=True) of the torch.export program, run in onnxruntime",
+}
+#: The input side of ``plugscaffold check`` without --size (rounded up to the model's divisor).
+DEFAULT_SIZE = 64
+#: Packages the ONNX path imports (none is needed by plugscaffold itself).
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+
+
+class DeployError(PlugscaffoldError):
+    """A deployment check could not be run (a missing package, a crashed or stopped worker)."""
+
+
+@dataclass(frozen=True)
+class PathResult:
+    path: str
+    ok: bool
+    error: str | None  # the first line of the failure
+    max_diff: float | None  # largest |out - eager| over the inputs compared
+    seconds: float
+
+
+def parse_paths(text: str | Sequence[str]) -> tuple[str, ...]:
+    """'onnx,export' or 'all' -> the paths in canonical order; SpecError names an unknown one."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    chosen = set()
+    for item in (i.strip() for i in items):
+        if item == "all":
+            chosen.update(PATHS)
+        elif item in PATHS:
+            chosen.add(item)
+        else:
+            raise SpecError(
+                f"unknown deployment path '{item}'{did_you_mean(item, PATHS)}; "
+                f"choose from: {', '.join(PATHS)} or all"
+            )
+    if not chosen:
+        raise SpecError(f"no deployment path given; choose from: {', '.join(PATHS)} or all")
+    return tuple(p for p in PATHS if p in chosen)
+
+
+def require_packages(paths: Iterable[str]) -> None:
+    """DeployError (one line) if a chosen path needs a package that is not installed."""
+    if "onnx" not in paths:
+        return
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise DeployError(
+            f"the onnx check needs the package(s) {', '.join(missing)}; "
+            "install them with: pip install onnx onnxscript onnxruntime"
+        )
+
+
+def example_shapes(batch: int, channels: int, height: int, width: int, step: int) -> list[list[int]]:
+    """The example input, and a second one of another batch (1, or 2 after an example of 1) and
+    another height and width (``step`` + 1 rows and 1 column more), so that a graph specialised
+    to the example's batch or size, or to its padding, fails the comparison. ``step`` 1 gives
+    odd sizes to a module of even example size; a model's divisor gives a size off its grid."""
+    other = 1 if batch != 1 else 2
+    return [[batch, channels, height, width], [other, channels, height + step + 1, width + 1]]
+
+
+def check_model(
+    path: str | Path,
+    class_name: str,
+    shapes: list[list[int]],
+    paths: Sequence[str] = PATHS,
+    *,
+    timeout: float = 600.0,
+    compile_backend: str = "inductor",
+) -> list[PathResult]:
+    """Run the deployment ``paths`` on the model class in ``path`` in a subprocess."""
+    require_packages(paths)
+    request = {
+        "path": str(path),
+        "class_name": class_name,
+        "shapes": shapes,
+        "paths": list(paths),
+        "compile_backend": compile_backend,
+    }
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(WORKER), json.dumps(request)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise DeployError(
+            f"deployment check timed out after {timeout:g} s; use a smaller --size, fewer paths "
+            "or a larger --timeout"
+        ) from None
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DeployError(f"deployment check crashed (exit {proc.returncode}): {last}")
+    result = json.loads(lines[-1])
+    if not result["ok"]:
+        raise DeployError(f"deployment check could not build the model: {result['error']}")
+    return [PathResult(path=p, **result["results"][p]) for p in paths]
+
+
+def check_generated(
+    path: str | Path,
+    plan: Plan,
+    check: Check,
+    paths: Sequence[str] = PATHS,
+    compile_backend: str = "inductor",
+) -> list[PathResult]:
+    """The deployment check of a model.py generated from ``plan``, at ``check``'s batch and size."""
+    shapes = example_shapes(check.batch, plan.input.channels, check.height, check.width, plan.divisor)
+    return check_model(
+        path, plan.class_name, shapes, paths, timeout=check.timeout, compile_backend=compile_backend
+    )
+
+
+def check_project(
+    directory: str | Path,
+    paths: Sequence[str] = PATHS,
+    *,
+    size: tuple[int, int] | None = None,
+    batch: int = 2,
+    timeout: float = 600.0,
+    compile_backend: str = "inductor",
+    catalog: Catalog | None = None,
+) -> tuple[Check, list[PathResult]]:
+    """Check DIR/model.py of a project made by plugscaffold (its answers file names the class).
+
+    ``size`` defaults to DEFAULT_SIZE (rounded up to the model's divisor); the model file is
+    checked as it is, with any edits the user made.
+    """
+    from .blueprints import make_plan
+    from .catalog import load_catalog
+    from .errors import TargetError
+    from .plan import check_size
+    from .spec import make_spec
+    from .update import read_answers
+
+    directory = Path(directory)
+    recorded = read_answers(directory)
+    catalog = catalog or load_catalog()
+    plan = make_plan(make_spec(catalog, recorded["name"], recorded["options"]), catalog)
+    if size is None:
+        side = -(-max(DEFAULT_SIZE, 2 * plan.divisor) // plan.divisor) * plan.divisor
+        size = (side, side)
+    check = Check(height=size[0], width=size[1], batch=batch, timeout=timeout)
+    check_size(plan, check)
+    model = directory / "model.py"
+    if not model.is_file():
+        raise TargetError(f"{model} is missing; regenerate it with 'plugscaffold new --force' or restore it")
+    require_packages(paths)
+    return check, check_generated(model, plan, check, paths, compile_backend)
+
+
+def failed(results: Iterable[PathResult]) -> list[str]:
+    return [r.path for r in results if not r.ok]
+
+
+def format_checks(results: Sequence[PathResult], title: str = "Deployment") -> str:
+    """One row per path: result, largest difference from eager, time, first error line."""
+    from .report import table
+
+    rows = [
+        [
+            r.path,
+            "ok" if r.ok else "FAIL",
+            f"{r.max_diff:.1e}" if r.max_diff is not None else "-",
+            f"{r.seconds:.1f} s",
+            r.error or DESCRIPTIONS[r.path],
+        ]
+        for r in results
+    ]
+    lines = [
+        f"{title} checks (eval mode, compared with eager: |out - eager| <= 1e-4 + 1e-4 * |eager|)",
+        *table([["path", "result", "max |diff|", "time", "what / first error"], *rows]),
+    ]
+    bad = failed(results)
+    lines.append(
+        f"{len(results) - len(bad)} of {len(results)} paths passed"
+        + (f"; failed: {', '.join(bad)}" if bad else "")
+    )
+    return "\n".join(lines)
+
+
+def checks_cell(results: Sequence[PathResult]) -> str:
+    """A short summary for one cell of a table with a row per model (e.g. 'ok' or 'no: script')."""
+    bad = failed(results)
+    return "ok" if not bad else "no: " + ",".join(bad)
+
+
+# --- catalog modules ------------------------------------------------------------------------
+
+#: Widths tried for a module's check, smallest first (tiny, for a fast sweep).
+MODULE_WIDTHS = (8, 16, 32, 64)
+
+
+def entry_module(entry: Entry, workdir: Path, seed: int = 0):
+    """``entry`` built at the smallest width its constraints accept, and two example inputs.
+
+    The inlined classes are written to ``workdir`` and imported from there (TorchScript reads
+    the source of what it compiles). Returns (module, [inputs, inputs]).
+    """
+    import torch
+
+    from .errors import PlanError
+    from .plan import place
+
+    sources, imports = inline.collect(entry.classes)
+    path = workdir / f"entry_{entry.slot}_{entry.name}.py"
+    path.write_text(
+        "\n".join([*imports, "import torch", "import torch.nn as nn", "", *sources]), encoding="utf-8"
+    )
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    namespace = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = namespace  # torch.compile may import the module by name
+    spec.loader.exec_module(namespace)
+    params = {k: p.default for k, p in entry.params.items()}
+    for width in MODULE_WIDTHS:
+        out = width // 2 if entry.slot == "up" else width
+        try:
+            placed = place(
+                entry, params, where="deploy", in_channels=width, out_channels=out, skip_channels=width
+            )
+        except PlanError:
+            continue
+        torch.manual_seed(seed)
+        module = eval(placed.code, vars(namespace))
+        break
+    else:
+        raise ValueError(f"{entry.key}: no width in {MODULE_WIDTHS} satisfies its constraints")
+    torch.manual_seed(seed + 1)
+    # a downsampler sees even sizes only (the model pads to its divisor): 8x8 and 12x10
+    shapes = (
+        example_shapes(2, width, 8, 8, 1)
+        if entry.contract.scale != 0.5
+        else [[2, width, 8, 8], [1, width, 12, 10]]
+    )
+    examples = [tuple(torch.randn(*s) for _ in range(entry.contract.inputs)) for s in shapes]
+    return module, examples
+
+
+def check_entry(entry: Entry, paths: Sequence[str] = PATHS) -> list[PathResult]:
+    """The deployment paths of one catalog module, in this process (imports torch).
+
+    Made for a fast sweep of the whole catalog: torch.compile captures the graph only
+    (fullgraph=True, backend "eager": no code generation) and the ONNX exporter skips its
+    graph optimisation; everything else is as ``plugscaffold check`` runs it.
+    """
+    from . import _deploy_worker as worker
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            module, examples = entry_module(entry, Path(tmp))
+            results = worker.check_paths(module, examples, paths, "eager", onnx_optimize=False)
+        finally:
+            sys.modules.pop(f"entry_{entry.slot}_{entry.name}", None)
+    return [PathResult(path=p, **results[p]) for p in paths]
+
+
+def supports(entry: Entry, path: str) -> bool | None:
+    """The catalog's record: True, False, or None where the entry records nothing."""
+    if entry.deploy is None:
+        return None
+    return path in entry.deploy.supported
+
+
+def filter_entries(catalog: Catalog, entries: Iterable[Entry], paths: Sequence[str]) -> list[Entry]:
+    return [e for e in entries if all(supports(e, p) for p in paths)]
