@@ -7,8 +7,11 @@ __version__ = "0.1.0"
 
 
 def _interrupted_while_loading(signum: int, frame: object) -> None:
-    _os.write(2, b"plugscaffold: interrupted; nothing was written\n")
-    _os._exit(130)
+    if signum == 2:  # SIGINT
+        _os.write(2, b"plugscaffold: interrupted; nothing was written\n")
+    else:  # SIGTERM, SIGHUP: nothing is started or written yet either
+        _os.write(2, b"plugscaffold: terminated; nothing was written\n")
+    _os._exit(128 + signum)
 
 
 # Ctrl-C while the command loads its modules (the first ~0.1 s) ends like any other
@@ -20,6 +23,8 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("plugscaffold", "-m"
     try:
         import _signal
 
-        _signal.signal(_signal.SIGINT, _interrupted_while_loading)
+        for _name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(_signal, _name):
+                _signal.signal(getattr(_signal, _name), _interrupted_while_loading)
     except (ImportError, ValueError):  # another Python; not the main thread
         pass

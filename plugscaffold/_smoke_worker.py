@@ -1,13 +1,16 @@
 """Smoke check of one generated model file; runs in a subprocess, prints one JSON object.
 
-Run as a script (``python _smoke_worker.py REQUEST``): it imports only the standard
-library, torch and the model file, so it also proves the file is standalone. With ``-`` as
-the request it imports torch first and then reads the request from stdin, so that a caller
-can start it while the model file is still being generated.
+Run as a script (``python _smoke_worker.py REQUEST [PARENT_PID]``): it imports only the
+standard library, torch and the model file, so it also proves the file is standalone. With
+``-`` as the request it imports torch first and then reads the request from stdin, so that a
+caller can start it while the model file is still being generated. Given its parent's pid, it
+dies with its parent (:func:`die_with_parent`).
 """
 
 import importlib.util
 import json
+import os
+import signal
 import sys
 import time
 import traceback
@@ -178,7 +181,28 @@ def warm_up():
         torch.nn.functional.linear(torch.ones(1, 1), torch.ones(1, 1))
 
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent):
+    """On Linux, have the kernel SIGKILL this process as soon as ``parent`` (the pid of the
+    plugscaffold process that started it) exits, however it exits: killed by SIGKILL, or
+    by a signal it did not handle. Elsewhere the parent's own cleanup is all there is."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):  # not Linux, or no prctl
+        return
+    if os.getppid() != parent:  # the parent exited before the death signal was set
+        os._exit(1)
+
+
 def main():
+    if len(sys.argv) > 2:
+        die_with_parent(int(sys.argv[2]))
     if sys.argv[1] == "-":
         warm_up()  # the slow part, done while the caller still renders
         request = json.loads(sys.stdin.read())

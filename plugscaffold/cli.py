@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 user error (bad module, constraint, taken directory, failed
 smoke check, a file that cannot be written), 2 usage error (unknown flag, missing
-argument), 130 interrupted, 141 output closed early (``plugscaffold list | head -1``).
+argument), 130 interrupted (Ctrl-C), 143 and 129 terminated (SIGTERM, SIGHUP; the smoke
+worker is stopped too), 141 output closed early (``plugscaffold list | head -1``).
 """
 
 from __future__ import annotations
@@ -290,9 +291,41 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: raised where the program is, so that everything on the way
+    out runs (the smoke worker is killed, staged files are removed, a replacement of files
+    is rolled back). A BaseException, like KeyboardInterrupt: no ``except Exception`` stops it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _handle_signals() -> dict:
+    """While a command runs, Ctrl-C raises KeyboardInterrupt and SIGTERM and SIGHUP raise
+    Terminated (until then the package's early handler ends the process with one line).
+    Returns the handlers it replaced, which main() puts back (only in the main thread)."""
+    wanted = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: _terminate}
+    if hasattr(signal, "SIGHUP"):
+        wanted[signal.SIGHUP] = _terminate
+    previous = {}
+    for signum, handler in wanted.items():
+        current = signal.getsignal(signum)
+        if current in (signal.SIG_DFL, signal.default_int_handler, _interrupted_while_loading):
+            try:
+                signal.signal(signum, handler)
+            except ValueError:  # not the main thread
+                continue
+            previous[signum] = current
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    handlers = _handle_signals()
     stdout = sys.stdout
     sys.stdout = _Output(stdout)  # its failures are told apart from those of the files written
     try:
@@ -315,6 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("plugscaffold: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Terminated as exc:  # a project is written whole or not at all (files.commit)
+        print(f"plugscaffold: terminated by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except OSError as exc:  # a disk that is full, read-only or gone
         print(f"plugscaffold: error: {one_line(_os_error(exc, 'write'))}", file=sys.stderr)
         return 1
@@ -328,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     finally:
         sys.stdout = stdout
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 class _OutputError(Exception):

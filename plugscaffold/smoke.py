@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -111,8 +112,11 @@ class SmokeWorker:
     """
 
     def __init__(self) -> None:
+        # It shares this process's group, so a signal to the group reaches both; it kills
+        # itself when this process exits (a parent-death signal, on Linux), and ``close``
+        # kills it on every other way out (an error, Ctrl-C, SIGTERM or SIGHUP: cli.py).
         self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), "-"],
+            [sys.executable, str(WORKER), "-", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -153,9 +157,13 @@ class SmokeWorker:
         return replace(result, baseline=figures) if figures else result
 
     def close(self) -> None:
+        """Stop the worker (if it still runs) and reap it."""
         if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.communicate()
+        try:
+            self.proc.communicate()
+        finally:
+            self.proc.wait()  # reaped even when a signal interrupts the reading
 
     def __enter__(self) -> "SmokeWorker":
         return self
