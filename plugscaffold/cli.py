@@ -170,18 +170,14 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         "--license", metavar="KIND",
         help="only modules whose reference code has this kind of licence: permissive, noncommercial, copyleft, unstated",
     )  # fmt: skip
-    show = sub.add_parser(
-        "show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code."
-    )
-    show.add_argument("name", help="module name, or SLOT/NAME where a name is used in two slots")
     lister.add_argument(
         "--deploy", metavar="PATHS",
         help=f"only modules that pass these deployment paths ({', '.join(DEPLOY_PATHS)}; comma-separated)",
     )  # fmt: skip
-    return parser
-
-
-def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None:
+    show = sub.add_parser(
+        "show", help="show one plug-in in full", description="Show one plug-in: paper, contract, code."
+    )
+    show.add_argument("name", help="module name, or SLOT/NAME where a name is used in two slots")
 
     checker = sub.add_parser(
         "check",
@@ -212,6 +208,10 @@ def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None
         "--compile-backend", default="inductor", choices=("inductor", "eager"),
         help="torch.compile backend: inductor generates code; eager only captures the graph (default: inductor)",
     )  # fmt: skip
+    return parser
+
+
+def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None:
     """The options that define a model (defaults live in the Spec: unset options stay None)."""
     model = parser.add_argument_group("model")
     model.add_argument("--arch", help="architecture (default: unet)")
@@ -420,6 +420,12 @@ def _drop_stdout(stream: object) -> None:
 
 
 def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
+    deploy_paths = None
+    if args.check is not None:  # a wrong path name or a missing package stops before anything is made
+        from .deploy import parse_paths, require_packages
+
+        deploy_paths = parse_paths(args.check)
+        require_packages(deploy_paths)
     # Started first, the check's subprocess imports torch while this one imports the rest.
     with SmokeWorker() if not args.no_smoke else nullcontext() as worker:
         from .pipeline import generate
@@ -442,53 +448,6 @@ def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
         print(format_report(gen, catalog), file=sys.stderr)
     else:
         print(format_report(gen, catalog))
-    return 0
-
-
-def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
-    from .report import format_report
-    from .update import UpdateConflict, update
-
-    check_timeout(args.timeout)
-
-    def waiting() -> None:
-        print(f"plugscaffold: waiting for another command on {args.directory} to finish ...", file=sys.stderr)
-
-    try:
-        result = update(
-            args.directory,
-            model_options(args, catalog),
-            # without --size/--batch a training project keeps the size it was made with
-            check=make_check(args) if args.size is not None or args.batch is not None else None,
-            timeout=args.timeout,
-    deploy_paths = None
-    if args.check is not None:  # a wrong path name or a missing package stops before anything is made
-        from .deploy import parse_paths, require_packages
-
-        deploy_paths = parse_paths(args.check)
-        require_packages(deploy_paths)
-            smoke=not args.no_smoke,
-            dry_run=args.dry_run,
-            upgrade_modules=args.upgrade_modules,
-            project=args.project,
-            keep_failing=args.keep_failing,
-            catalog=catalog,
-            on_wait=waiting,
-        )
-    except UpdateConflict as exc:
-        print(f"plugscaffold: {exc}", file=sys.stderr)
-        return 1
-    if args.dry_run:
-        sys.stdout.write(result.diff or "no changes\n")
-        problems = [f"would conflict in {', '.join(result.conflicts)}"] if result.conflicts else []
-        problems += [f"the merged model.py would fail its check: {result.failing}"] if result.failing else []
-        if problems:
-            print(f"plugscaffold: dry run: {'; '.join(problems)}; nothing was written", file=sys.stderr)
-            return 1
-        return 0
-    print(format_report(result.generated, catalog))
-    if result.added:
-        print(f"Added        {', '.join(result.added)}")
     return _deploy_after_new(args, gen, deploy_paths) if deploy_paths else 0
 
 
@@ -511,6 +470,47 @@ def _deploy_after_new(args: argparse.Namespace, gen, paths: tuple[str, ...]) -> 
         print(f"plugscaffold: error: the model fails deployment path(s) {', '.join(bad)} ({kept}; "
               "'plugscaffold list --deploy PATH' shows the modules that pass)", file=sys.stderr)  # fmt: skip
         return 1
+    return 0
+
+
+def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .report import format_report
+    from .update import UpdateConflict, update
+
+    check_timeout(args.timeout)
+
+    def waiting() -> None:
+        print(f"plugscaffold: waiting for another command on {args.directory} to finish ...", file=sys.stderr)
+
+    try:
+        result = update(
+            args.directory,
+            model_options(args, catalog),
+            # without --size/--batch a training project keeps the size it was made with
+            check=make_check(args) if args.size is not None or args.batch is not None else None,
+            timeout=args.timeout,
+            smoke=not args.no_smoke,
+            dry_run=args.dry_run,
+            upgrade_modules=args.upgrade_modules,
+            project=args.project,
+            keep_failing=args.keep_failing,
+            catalog=catalog,
+            on_wait=waiting,
+        )
+    except UpdateConflict as exc:
+        print(f"plugscaffold: {exc}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        sys.stdout.write(result.diff or "no changes\n")
+        problems = [f"would conflict in {', '.join(result.conflicts)}"] if result.conflicts else []
+        problems += [f"the merged model.py would fail its check: {result.failing}"] if result.failing else []
+        if problems:
+            print(f"plugscaffold: dry run: {'; '.join(problems)}; nothing was written", file=sys.stderr)
+            return 1
+        return 0
+    print(format_report(result.generated, catalog))
+    if result.added:
+        print(f"Added        {', '.join(result.added)}")
     if result.changed or not result.added:
         print(
             f"Updated      {', '.join(result.changed) or 'nothing changed'} (your edits kept by a three-way merge)"
@@ -569,25 +569,6 @@ def cmd_list(args: argparse.Namespace, catalog: Catalog) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace, catalog: Catalog) -> int:
-    from .show import format_show
-
-    print(format_show(catalog, args.name))
-    return 0
-
-
-COMMANDS = {
-    "new": cmd_new,
-    "update": cmd_update,
-    "homework": cmd_homework,
-    "grade": cmd_grade,
-    "list": cmd_list,
-    "show": cmd_show,
-}
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 def cmd_check(args: argparse.Namespace, catalog: Catalog) -> int:
     from .deploy import check_project, failed, format_checks, parse_paths
 
@@ -603,4 +584,23 @@ def cmd_check(args: argparse.Namespace, catalog: Catalog) -> int:
     return 1 if failed(results) else 0
 
 
+def cmd_show(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .show import format_show
+
+    print(format_show(catalog, args.name))
+    return 0
+
+
+COMMANDS = {
+    "new": cmd_new,
+    "update": cmd_update,
+    "homework": cmd_homework,
+    "grade": cmd_grade,
+    "list": cmd_list,
+    "show": cmd_show,
     "check": cmd_check,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
