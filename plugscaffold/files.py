@@ -63,6 +63,8 @@ def check_target(parent: Path, name: str, force: bool) -> Path:
     A symbolic link (dangling or not) is refused even with ``force``: following it would
     write outside ``parent``. The commit checks again, atomically (see :func:`commit`).
     """
+    if parent.exists() and not parent.is_dir():
+        raise TargetError(f"output directory {parent} is a file, not a directory; pass another --dir")
     if not parent.is_dir():
         raise TargetError(f"output directory {parent} does not exist; create it or pass another --dir")
     target = parent.resolve() / name

@@ -32,6 +32,7 @@ USER_ERRORS = [
     (["new", "m", "--depth", "9"], ["--depth must be between 1 and 6"]),
     (["new", "m", "--size", "big"], ["--size 'big' is not a size"]),
     (["new", "m", "--dir", "nowhere"], ["output directory nowhere does not exist"]),
+    (["new", "m", "--dir", "/dev/null"], ["output directory /dev/null is a file, not a directory"]),
     (["show", "hwdd"], ["no module named 'hwdd'", "did you mean 'hwd'"]),
     (["list", "dwn"], ["unknown slot 'dwn'", "did you mean 'down'"]),
 ]  # fmt: skip
