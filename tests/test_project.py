@@ -109,7 +109,9 @@ def test_requirements_name_what_the_project_imports(project):
 def test_the_scripts_are_real_python_files_checked_like_the_package(project):
     # train.py, predict.py, data.py and test_model.py are copied as they are: black at 88 leaves
     # them unchanged, ruff's E, W and F rules pass, and only config.py differs per model.
-    static = [TEMPLATES / name for name in ("train.py", "predict.py", "export.py", "data.py", "test_model.py")]
+    static = [
+        TEMPLATES / name for name in ("train.py", "predict.py", "export.py", "data.py", "test_model.py")
+    ]
     for path in static:
         assert (project / path.name).read_bytes() == path.read_bytes(), path.name
         assert not path.with_name(path.name + ".jinja").exists()
@@ -466,18 +468,19 @@ def test_masks_with_values_outside_the_classes_are_refused_naming_the_file(proje
     ):
         data.check_mask_values(tmp_path / "bad.png", {0, 3, 4}, 4)
     data.check_mask_values(tmp_path / "ok.png", {0, 3}, 4)  # class indices below 4 are fine
-    # train.py: one line naming the file, exit 1, no traceback.
-    args = [*TRAIN, "--data", str(tmp_path / "d"), "--batch-size", "1", "--out", str(tmp_path / "runs")]
-    proc = subprocess.run(
-        [sys.executable, "train.py", *args], cwd=project, env=ENV, check=False, capture_output=True, text=True
-    )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    # train.py: one line naming the file, exit 1, no traceback; also when a DataLoader worker
+    # process read the file (it re-raises the error with its traceback appended).
     message = (
         f"train.py: error: mask {tmp_path / 'd' / 'masks' / 'bad.png'} has pixel values 0, 3, but with 2 "
         "classes a mask holds 0 (background) and 1 or 255 (foreground); fix the mask, or generate the "
         "model with --classes"
     )
-    assert proc.stderr.splitlines() == [message]
+    args = [*TRAIN, "--data", str(tmp_path / "d"), "--batch-size", "1", "--out", str(tmp_path / "runs")]
+    for workers in ("0", "1"):
+        proc = subprocess.run([sys.executable, "train.py", *args, "--workers", workers], cwd=project, env=ENV,
+                              check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr.splitlines() == [message], workers
 
 
 def test_predict_writes_the_checkpoints_masks_at_each_images_size(project, finished, tmp_path):
