@@ -213,7 +213,8 @@ def _base(directory: Path, recorded: dict[str, Any], catalog: Catalog) -> tuple[
 
 def _copier_check(directory: Path, copier: dict[str, Any] | None) -> Check | None:
     """The check at the size answered in copier (None when there is none, or it was left empty)."""
-    size = str((copier or {}).get("size") or "").strip()
+    size = (copier or {}).get("size")
+    size = "" if size is None else str(size).strip()
     if not size:
         return None
     from .cli import parse_size
