@@ -9,13 +9,17 @@ nothing here imports torch.
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from . import cache
 from .resources import MODULES_DIR
 
+#: The layout of a cached index entry; part of its key.
+INDEX_FORMAT = "inline index v1"
 #: Canonical order of the import lines an emitted file may contain.
 IMPORT_ORDER = ("math", "typing", "torch", "nn", "F")
 
@@ -31,12 +35,46 @@ class Definition:
 
 @lru_cache(maxsize=None)
 def index(directory: Path = MODULES_DIR) -> Mapping[str, Definition]:
-    """Every top-level class/function of the module files, by name (names are unique)."""
+    """Every top-level class/function of the module files, by name (names are unique).
+
+    Parsing every module file is most of the time generation takes, so the index is cached
+    (cache.py) under the hash of the files' names and texts: any change to a file is a new
+    entry, read back as the same Definitions (tested).
+    """
+    texts = {
+        path.name: path.read_text(encoding="utf-8")
+        for path in sorted(directory.glob("*.py"))
+        if path.name != "__init__.py"
+    }
+    name = cache.key(INDEX_FORMAT, *(part for item in texts.items() for part in item))
+    stored = cache.read("inline", name)
+    if stored is not None:
+        try:
+            return {
+                d["name"]: Definition(d["name"], d["file"], d["source"], frozenset(d["uses"]), d["bindings"])
+                for d in json.loads(stored)
+            }
+        except (ValueError, KeyError, TypeError):
+            pass  # not what this version writes: parse again
+    found = _parse_index(texts)
+    entries = [
+        {
+            "name": d.name,
+            "file": d.file,
+            "source": d.source,
+            "uses": sorted(d.uses),
+            "bindings": dict(d.bindings),
+        }
+        for d in found.values()
+    ]
+    cache.write("inline", name, json.dumps(entries))
+    return found
+
+
+def _parse_index(texts: Mapping[str, str]) -> dict[str, Definition]:
     found: dict[str, Definition] = {}
-    for path in sorted(directory.glob("*.py")):
-        if path.name == "__init__.py":
-            continue
-        text = path.read_text(encoding="utf-8")
+    for filename, text in texts.items():
+        path = Path(filename)
         tree = ast.parse(text, filename=str(path))
         lines = text.splitlines(keepends=True)
         bound = _import_bindings(tree)

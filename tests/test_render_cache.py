@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from plugscaffold import render
+from plugscaffold import inline, render
 from plugscaffold.blueprints import make_plan
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlugscaffoldError
+from plugscaffold.resources import MODULES_DIR
 from plugscaffold.spec import make_spec
 
 CATALOG = load_catalog()
@@ -61,3 +62,18 @@ def test_every_plug_in_renders_as_black_formats_the_whole_file(key, tmp_path, mo
     except PlugscaffoldError as exc:
         pytest.skip(f"not placeable at width 64, depth 3: {exc}")
     assert render.render_model(plan, CATALOG) == render.format_code(render.unformatted(plan, CATALOG))
+
+
+def test_the_plug_in_index_read_from_the_cache_equals_a_fresh_parse(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLUGSCAFFOLD_CACHE_DIR", str(tmp_path))
+    texts = {p.name: p.read_text() for p in sorted(MODULES_DIR.glob("*.py")) if p.name != "__init__.py"}
+    parsed = inline._parse_index(texts)
+    inline.index.cache_clear()
+    try:
+        assert inline.index() == parsed  # parsed, and stored
+        assert len(list((tmp_path / "inline").iterdir())) == 1
+        inline.index.cache_clear()
+        monkeypatch.setattr(inline, "_parse_index", lambda texts: pytest.fail("parsed again"))
+        assert inline.index() == parsed  # read back
+    finally:
+        inline.index.cache_clear()
