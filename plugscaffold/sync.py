@@ -103,12 +103,17 @@ def catalog_page(catalog: Catalog) -> str:
     for slot in catalog.slots.values():
         lines += [f"## {slot.name}: {slot.help}", "", f"Default: `{slot.default}`.", ""]
         lines += [
-            "| name | title | paper | code | channels | constraints | parameters |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| name | title | paper | code (the authors') / follows | licence | channels | constraints | parameters |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for e in catalog.in_slot(slot.name):
             paper = f"{e.paper['title']} ({e.citation})" if e.paper else "-"
-            code = f"[{e.code.removeprefix('https://github.com/')}]({e.code})" if e.code else "-"
+            links = [
+                f"{'' if url == e.code else 'follows '}[{url.removeprefix('https://github.com/')}]({url})"
+                for url in (e.code, e.reference_code)
+                if url
+            ]
+            code = " / ".join(links)
             checks = [f"`{c.check}`: {c.reason}" for c in e.contract.constraints]
             if e.contract.min_size:
                 checks.append(f"H, W >= `{e.contract.min_size.size}`: {e.contract.min_size.reason}")
@@ -121,7 +126,7 @@ def catalog_page(catalog: Catalog) -> str:
                 or "-"
             )
             lines.append(
-                f"| `{e.name}` | {e.title} | {paper} | {code} | `{e.contract.channels}` | {constraints} | {refs} |"
+                f"| `{e.name}` | {e.title} | {paper} | {code} | {e.license} | `{e.contract.channels}` | {constraints} | {refs} |"
             )
         lines.append("")
     return "\n".join(lines)
