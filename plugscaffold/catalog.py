@@ -53,6 +53,12 @@ def license_kind(text: str) -> str | None:
     return None
 
 
+BUILT_IN = "built-in"
+#: User catalogs (``plugscaffold add``), later ones overriding earlier ones' entries of the same name.
+USER_ORIGINS = ("user", "project")
+#: The project catalog, relative to the directory plugscaffold runs in.
+PROJECT_CATALOG = Path(".plugscaffold") / "catalog.yaml"
+
 #: The conv3x3 calls of a block that lists none: a double conv's (in, out), (out, out).
 DOUBLE_CONV = (("in_channels", "out_channels"), ("out_channels", "out_channels"))
 #: Deployment paths an entry's ``deploy:`` record covers (see plugscaffold/deploy.py).
@@ -169,6 +175,13 @@ class Entry:
     notes: str | None = None
     fixtures: tuple[str, ...] = ()  # tests/fixtures/official/<file>: outputs captured from the official code
     deploy: Deploy | None = None  # None: not recorded (a user catalog may leave it out)
+    origin: str = BUILT_IN  # or the user catalog it comes from: 'project' or 'user' (plugscaffold add)
+    modules_dir: Path = MODULES_DIR  # where source_file lives (a user catalog's modules/)
+
+    @property
+    def is_user(self) -> bool:
+        """Added with ``plugscaffold add`` (a project or per-user catalog), not shipped."""
+        return self.origin != BUILT_IN
 
     @property
     def key(self) -> str:
@@ -307,18 +320,71 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyam
         return super().construct_mapping(node, deep=deep)
 
 
-def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Load and validate a catalog file (the shipped catalog.yaml by default)."""
+def load_catalog(path: str | Path | None = None, *, user: bool = False) -> Catalog:
+    """Load and validate a catalog file (the shipped catalog.yaml by default); with ``user``,
+    merge in the modules of the user catalogs that exist (see :func:`user_catalog_paths`)."""
+    path = Path(path) if path else CATALOG_PATH
+    catalog = parse_catalog(_read(path), path)
+    if user:
+        from . import inline
+
+        inline.clear_user_sources()  # the user modules of the catalog loaded last
+        for origin, user_path in user_catalog_paths().items():
+            if user_path.is_file():
+                catalog = merge_user_catalog(catalog, _read(user_path), user_path, origin)
+    return catalog
+
+
+def _read(path: Path) -> Any:
     from .yamlfile import read_yaml  # size, depth and alias limits, as for every YAML read
 
-    path = Path(path) if path else CATALOG_PATH
     try:
-        data = read_yaml(path, error=_CatalogFileError, max_bytes=16_000_000, loader=_UniqueKeyLoader)
+        return read_yaml(path, error=_CatalogFileError, max_bytes=16_000_000, loader=_UniqueKeyLoader)
     except _CatalogFileError as exc:
         raise CatalogError(str(exc)) from None
     except CatalogError as exc:
         raise CatalogError(f"{path.name}: {exc}") from None
-    return parse_catalog(data, path)
+
+
+def user_catalog_paths() -> dict[str, Path]:
+    """The per-user catalog ($XDG_CONFIG_HOME/plugscaffold/catalog.yaml, else
+    ~/.config/plugscaffold/catalog.yaml) and the project's (./.plugscaffold/catalog.yaml)."""
+    import os
+
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return {"user": Path(config) / "plugscaffold" / "catalog.yaml", "project": Path.cwd() / PROJECT_CATALOG}
+
+
+def merge_user_catalog(base: Catalog, data: Any, path: Path, origin: str) -> Catalog:
+    """``base`` with the modules of a user catalog (validated as catalog.yaml's; sources in
+    modules/ next to it). A name of a shipped module is an error; an entry of an earlier user
+    catalog with the same slot and name is replaced (the project's wins over the user's)."""
+    from . import inline
+
+    where = str(path)
+    if not isinstance(data, dict):
+        raise CatalogError(f"{where}: the top level must be a mapping")
+    _check_keys(data, {"version", "modules"}, where, required=("modules",))
+    if not isinstance(data["modules"], list):
+        raise CatalogError(f"{where}: 'modules' must be a list of entries")
+    entries = dict(base.entries)
+    for index, raw in enumerate(data["modules"]):
+        label = raw.get("name", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
+        entry = _parse_entry(raw, f"{where}: entry '{label}'", base.slots, path.parent / "modules")
+        entry = replace(entry, origin=origin, modules_dir=path.parent / "modules")
+        for other in entries.values():
+            clash = {entry.name, *entry.aliases} & {other.name, *other.aliases}
+            if clash and other.slot == entry.slot and (other.key != entry.key or not other.is_user):
+                raise CatalogError(
+                    f"{where}: entry '{entry.name}' uses the name '{sorted(clash)[0]}', already taken in slot "
+                    f"'{entry.slot}' by {'the built-in' if not other.is_user else 'the'} entry '{other.name}'"
+                )
+        try:
+            inline.add_user_source(entry.modules_dir / (entry.source_file or ""), entry.classes)
+        except ValueError as exc:
+            raise CatalogError(f"{where}: entry '{entry.name}': {exc}") from None
+        entries[entry.key] = entry
+    return replace(base, entries=entries)
 
 
 class _CatalogFileError(Exception):
@@ -416,7 +482,7 @@ def _parse_slot(name: str, raw: Any, where: str) -> Slot:
     return Slot(name, raw["help"], raw["default"], raw["inputs"], raw["scale"], raw.get("hook"))
 
 
-def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
+def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot], modules_dir: Path = MODULES_DIR) -> Entry:
     _check_keys(raw, _ENTRY_KEYS, where, required=_REQUIRED)
     name = raw["name"]
     if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
@@ -437,8 +503,9 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot]) -> Entry:
     if source is not None:
         _check_keys(source, _SOURCE_KEYS, f"{where}: source", required=("file", "classes"))
         source_file, classes = source["file"], tuple(source["classes"])
-        if not (MODULES_DIR / source_file).is_file():
-            raise CatalogError(f"{where}: source file modules/{source_file} does not exist")
+        if not (modules_dir / source_file).is_file():
+            shown = f"modules/{source_file}" if modules_dir == MODULES_DIR else modules_dir / source_file
+            raise CatalogError(f"{where}: source file {shown} does not exist")
 
     params = {}
     for pname, praw in (raw.get("params") or {}).items():

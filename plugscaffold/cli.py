@@ -208,7 +208,45 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         "--compile-backend", default="inductor", choices=("inductor", "eager"),
         help="torch.compile backend: inductor generates code; eager only captures the graph (default: inductor)",
     )  # fmt: skip
+    add_add_parsers(sub)
     return parser
+
+
+def add_add_parsers(sub: argparse._SubParsersAction) -> None:
+    """``add`` (bring your own module) and ``remove``."""
+    adder = sub.add_parser(
+        "add",
+        help="probe a class of yours and add it to your catalog as a plug-in",
+        description="Probe CLASS of FILE.py (this runs the file's code, in a subprocess with a time limit, a "
+        "memory cap and no network), show the contract it observed, and after you confirm, add it with a copy "
+        "of the file to your catalog: per user ($XDG_CONFIG_HOME/plugscaffold/catalog.yaml, else "
+        "~/.config/plugscaffold/catalog.yaml) or, with --project, ./.plugscaffold/catalog.yaml. It is then "
+        "used like a built-in module: 'plugscaffold new NAME --SLOT MODULE'.",
+        epilog="examples:\n  plugscaffold add my_attention.py:MyAttention --license MIT --code https://github.com/me/repo\n"
+        "  plugscaffold add fusion.py:Fuse --slot skip --name myfuse --yes --license 'not stated' --code https://x.org/f\n"
+        "  plugscaffold add --check all",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    adder.add_argument("target", nargs="?", metavar="FILE.py:CLASS", help="the class to probe and add")
+    adder.add_argument("--slot", help="the slot it goes into (default: the one its contract fits)")
+    adder.add_argument("--name", help="its catalog name, a lowercase identifier (default: the class name, lower case)")
+    adder.add_argument("--title", help="a one-line title (default: the class docstring's first line)")
+    adder.add_argument("--paper", help="'TITLE, VENUE YEAR' of the paper (then --code is the authors' code)")
+    adder.add_argument("--code", metavar="URL", help="https:// address of the code the file comes from")
+    adder.add_argument("--license", help="licence of that code, e.g. MIT, Apache-2.0, GPL-3.0, 'not stated'")
+    adder.add_argument("--project", action="store_true", help="add to ./.plugscaffold/catalog.yaml instead")
+    adder.add_argument("--yes", action="store_true", help="add without asking for confirmation")
+    adder.add_argument(
+        "--check", metavar="NAME",
+        help="instead of adding: re-probe catalog module NAME (or all) and fail where its declared contract "
+        "and its behaviour disagree",
+    )  # fmt: skip
+    adder.add_argument("--timeout", type=float, default=120, metavar="S", help="seconds for the probe (default: 120)")
+    adder.add_argument("--memory", type=int, default=4096, metavar="MIB", help="memory cap (default: 4096)")
+    remover = sub.add_parser(
+        "remove", help="remove a module added with 'plugscaffold add'", description="Remove a user module."
+    )
+    remover.add_argument("name", help="module name, or SLOT/NAME")
 
 
 def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None:
@@ -329,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = sys.stdout
     sys.stdout = _Output(stdout)  # its failures are told apart from those of the files written
     try:
-        catalog = load_catalog()
+        catalog = load_catalog(user=True)  # with the modules of the user catalogs (plugscaffold add)
         args = build_parser(catalog).parse_args(argv)
         code = COMMANDS[args.command](args, catalog)
         sys.stdout.flush()  # a closed or full output fails here at the latest, inside the handlers
@@ -591,8 +629,28 @@ def cmd_show(args: argparse.Namespace, catalog: Catalog) -> int:
     return 0
 
 
+def cmd_add(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .probe import add_module, check_modules
+
+    if args.memory < 256 or not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+        raise SpecError("--memory must be at least 256 (MiB) and --timeout a positive number of seconds")
+    if args.check:
+        return check_modules(args, catalog)
+    return add_module(args, catalog)
+
+
+def cmd_remove(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .probe import origin_label, remove_entry
+
+    entry, path = remove_entry(catalog, args.name)
+    print(f"Removed      {entry.slot} {entry.name} ({origin_label(entry)}) from {path}")
+    return 0
+
+
 COMMANDS = {
     "new": cmd_new,
+    "add": cmd_add,
+    "remove": cmd_remove,
     "update": cmd_update,
     "homework": cmd_homework,
     "grade": cmd_grade,

@@ -95,6 +95,77 @@ def _parse_index(texts: Mapping[str, str]) -> dict[str, Definition]:
     return found
 
 
+#: Definitions of user modules (``plugscaffold add``), registered as their catalogs load.
+_USER: dict[str, Definition] = {}
+
+
+def definitions(path: Path, text: str | None = None) -> dict[str, Definition]:
+    """Every top-level class/function of one file, by name."""
+    text = path.read_text(encoding="utf-8") if text is None else text
+    tree = ast.parse(text, filename=str(path))
+    lines = text.splitlines(keepends=True)
+    bound = _import_bindings(tree)
+    found = {}
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            found[node.name] = Definition(
+                name=node.name,
+                file=str(path),
+                source=_segment(lines, node),
+                uses=frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)),
+                bindings=bound,
+            )
+    return found
+
+
+def needed(defs: Mapping[str, Definition], names: Iterable[str]) -> list[str]:
+    """``names`` and the definitions of ``defs`` they use, dependencies first."""
+    order: list[str] = []
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in order or name in trail or name not in defs:
+            return
+        for dep in sorted(defs[name].uses):
+            if dep != name:
+                visit(dep, trail + (name,))
+        order.append(name)
+
+    for name in names:
+        visit(name, ())
+    return order
+
+
+def user_clashes(
+    path: Path, classes: Iterable[str], text: str | None = None, replacing: Path | None = None
+) -> list[str]:
+    """Names that a user file's ``classes`` need and that a shipped module (or another user
+    module, with other code) also defines: inlined into one file, they would collide.
+    ``replacing``: a user module file whose definitions do not count (it is being updated)."""
+    defs = definitions(path, text)
+    taken = {**index(), **{n: d for n, d in _USER.items() if d.file != str(replacing)}}
+    return [
+        name for name in needed(defs, classes) if name in taken and taken[name].source != defs[name].source
+    ]
+
+
+def add_user_source(path: Path, classes: Iterable[str]) -> None:
+    """Make a user module's classes (and what they use from their file) available to collect."""
+    classes = list(classes)
+    defs = definitions(path)
+    missing = [name for name in classes if name not in defs]
+    if missing:
+        raise ValueError(f"{path} defines no class {missing[0]}")
+    clashes = user_clashes(path, classes)
+    if clashes:
+        raise ValueError(f"{path} defines {clashes[0]}, as another module does; rename it in one of them")
+    for name in needed(defs, classes):
+        _USER.setdefault(name, defs[name])
+
+
+def clear_user_sources() -> None:
+    _USER.clear()
+
+
 def _segment(lines: list[str], node: ast.stmt) -> str:
     """The source of a top-level ``node``, as ``ast.get_source_segment`` gives it, without
     splitting the file again for every definition."""
@@ -124,7 +195,7 @@ def collect(names: Iterable[str], provided: Mapping[str, str] | None = None) -> 
     those are emitted instead of the module files' defaults, and their own
     dependencies are followed the same way.
     """
-    defs = index()
+    defs = {**index(), **_USER}
     provided = dict(provided or {})
     order: list[str] = []
     imports: set[str] = set()

@@ -136,7 +136,8 @@ def _plugin_line(entry: Entry) -> str:
     for the header docstring."""
     cited = f" ({entry.citation})" if entry.citation else ""
     link = f" {entry.link}" if entry.link else ""
-    return f"{entry.slot} {entry.name}: {entry.title}{cited}{link}\n        licence: {entry.license}"
+    user = " (user module)" if entry.is_user else ""
+    return f"{entry.slot} {entry.name}{user}: {entry.title}{cited}{link}\n        licence: {entry.license}"
 
 
 def _hook_doc(hook: Hook, catalog: Catalog) -> str:

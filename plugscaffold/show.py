@@ -27,9 +27,8 @@ def format_list(catalog: Catalog, slot: str | None = None, deploy: str | None = 
         if slot in (None, entry.slot) and all(supports(entry, p) for p in paths):
             year = str(entry.paper["year"]) if entry.paper else "-"
             reference, deploy_text = _reference_text(entry), _deploy_text(entry)
-            rows.append(
-                [entry.name, entry.slot, entry.title, year, _license_text(entry), reference, deploy_text]
-            )
+            name = f"{entry.name}*" if entry.is_user else entry.name
+            rows.append([name, entry.slot, entry.title, year, _license_text(entry), reference, deploy_text])
     note = (
         "parameters: as measured on the official code, at the configuration shown (C = input channels)\n"
         "licence: of the code the module follows ('plugscaffold show NAME' names it; filter with --license "
@@ -39,6 +38,10 @@ def format_list(catalog: Catalog, slot: str | None = None, deploy: str | None = 
         note,
         "deploy: the deployment paths the module passes on CPU ('plugscaffold show NAME' says why not)",
     ]
+    if any(row[0].endswith("*") for row in rows[1:]):
+        notes.append(
+            "*: a user module, added with 'plugscaffold add' ('plugscaffold show NAME' names its catalog)"
+        )
     if len(rows) == 1:
         return f"no {slot + ' ' if slot else ''}module passes {' and '.join(paths)}"
     return "\n".join([*table(rows, indent=""), "", *notes])
@@ -71,6 +74,11 @@ def format_show(catalog: Catalog, name: str) -> str:
 def _show(catalog: Catalog, entry: Entry) -> str:
     c = entry.contract
     lines = [f"{entry.name} ({entry.slot} slot): {entry.title}"]
+    if entry.is_user:
+        where = entry.modules_dir.parent / "catalog.yaml"
+        lines.append(
+            f"  origin       user module, added with 'plugscaffold add' ({entry.origin} catalog {where})"
+        )
     if entry.aliases:
         lines.append(f"  aliases      {', '.join(entry.aliases)}")
     if entry.paper:
