@@ -209,7 +209,25 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         help="torch.compile backend: inductor generates code; eager only captures the graph (default: inductor)",
     )  # fmt: skip
     add_add_parsers(sub)
+    add_ablate_parser(sub, catalog)
     return parser
+
+
+def add_ablate_parser(sub: argparse._SubParsersAction, catalog: Catalog) -> None:
+    """``ablate``: its options live in ablate/command.py."""
+    from .ablate.command import EXAMPLES as ABLATE_EXAMPLES, add_arguments as add_ablate_arguments
+
+    ablate = sub.add_parser(
+        "ablate",
+        help="an ablation study: every variant generated, checked, measured (and trained), tabulated",
+        description="Generate every variant of a study (a YAML file, or factors given here), check and measure "
+        "each in one torch process (parameters, FlopCounterMode FLOPs, activation memory, CPU latency), "
+        "optionally train each fairly, and write a manifest, CSV, Markdown and LaTeX tables and plots. "
+        "Rerun the same command to resume.",
+        epilog=ABLATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_ablate_arguments(ablate, catalog)
 
 
 def add_add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -647,7 +665,14 @@ def cmd_remove(args: argparse.Namespace, catalog: Catalog) -> int:
     return 0
 
 
+def cmd_ablate(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .ablate.command import run_command
+
+    return run_command(args, catalog)
+
+
 COMMANDS = {
+    "ablate": cmd_ablate,
     "new": cmd_new,
     "add": cmd_add,
     "remove": cmd_remove,

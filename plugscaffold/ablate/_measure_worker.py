@@ -1,0 +1,122 @@
+"""The study's measuring process: torch is imported once, then every variant is checked and measured.
+
+Run as ``python _measure_worker.py PARENT_PID``; reads one JSON request per line on stdin and
+answers one JSON line each. A request is the smoke check's (see ``_smoke_worker.check``, loaded
+from the file next to the package, so the check is the one ``new`` runs) plus the measurement
+settings. Besides the check it measures, on the CPU:
+
+- ``parameters``: the model's parameter count;
+- ``flops``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass at the check's
+  batch and size (2 FLOPs per multiply-add; matrix products of attention included);
+- ``activation_bytes``: the bytes of the tensors autograd saves for backward during one training
+  forward pass (``torch.autograd.graph.saved_tensors_hooks``, each storage counted once): the
+  activations a training step holds at its peak, without parameters, gradients, optimizer state
+  or transient buffers (so it is a lower bound of the process's peak, and independent of the
+  allocator);
+- ``latency_ms``: the median of ``repeats`` forward passes in eval mode under
+  ``torch.inference_mode`` after ``warmup`` passes, with ``threads`` intra-op threads.
+"""
+
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location(
+    "_plugscaffold_smoke_worker", os.path.join(os.path.dirname(HERE), "_smoke_worker.py")
+)
+smoke = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(smoke)
+
+
+def activation_bytes(model, x):
+    """Bytes autograd saves for backward in one forward pass (distinct storages)."""
+    import torch
+
+    seen = {}
+
+    def pack(tensor):
+        try:
+            storage = tensor.untyped_storage()
+            seen[storage.data_ptr()] = max(seen.get(storage.data_ptr(), 0), storage.nbytes())
+        except (RuntimeError, NotImplementedError):  # a tensor without storage (sparse, ...)
+            pass
+        return tensor
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = model(x)
+    del out
+    return sum(
+        size for ptr, size in seen.items() if ptr not in params and ptr != x.untyped_storage().data_ptr()
+    )
+
+
+def measure(request):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    result = smoke.check(request)  # the check of `new`: forward, backward, shapes, finite
+    if not result["ok"]:
+        return result
+    threads = torch.get_num_threads()
+    torch.set_num_threads(request["threads"])
+    try:
+        torch.manual_seed(0)
+        model = smoke.load(request["path"], request["class_name"])()
+        shape = (request["batch"], request["in_channels"], request["height"], request["width"])
+        x = torch.randn(shape)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+        memory = activation_bytes(model, x)
+        model.eval()
+        times = []
+        with torch.inference_mode():
+            for i in range(request["warmup"] + request["repeats"]):
+                started = time.perf_counter()
+                model(x)
+                if i >= request["warmup"]:
+                    times.append(time.perf_counter() - started)
+        result["measure"] = {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "flops": int(counter.get_total_flops()),
+            "activation_bytes": int(memory),
+            "latency_ms": statistics.median(times) * 1000,
+            "latency_spread_ms": (max(times) - min(times)) * 1000,
+            "threads": torch.get_num_threads(),
+        }
+    finally:
+        torch.set_num_threads(threads)
+    return result
+
+
+def main():
+    if len(sys.argv) > 1:
+        smoke.die_with_parent(int(sys.argv[1]))
+    smoke.warm_up()
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: F401  (its first import is slow)
+
+    print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            result = measure(request)
+        except Exception as exc:  # import or construction failed
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            result = {
+                "ok": False,
+                "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+                "layer": None,
+                "line": frame.lineno if frame.filename == request["path"] else None,
+            }
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
