@@ -519,6 +519,20 @@ def test_predict_writes_the_checkpoints_masks_at_each_images_size(project, finis
     assert missing.stderr.startswith("predict.py: error: --checkpoint none.pt: no such file; train first")
 
 
+def test_a_file_that_is_not_a_checkpoint_is_one_line(project, tmp_path):
+    pytest.importorskip("PIL")
+    (tmp_path / "last.pt").write_text("not a checkpoint")
+    save_png(tmp_path / "images" / "a.png", "RGB", (32, 32))
+    for script, args in [("predict.py", [str(tmp_path / "images"), "--checkpoint", str(tmp_path / "last.pt")]),
+                         ("train.py", [*TRAIN, "--resume", "--out", str(tmp_path)])]:  # fmt: skip
+        proc = subprocess.run([sys.executable, script, *args], cwd=project, env=ENV, check=False,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr == (
+            f"{script}: error: {tmp_path / 'last.pt'} is not a checkpoint written by train.py (UnpicklingError)\n"
+        )
+
+
 def svg_of(options: dict, name: str = "p") -> ET.Element:
     gen = generate(name, options, write=False, smoke=False)
     return ET.fromstring(project_files(gen.plan, load_catalog(), None, gen.check)["architecture.svg"])

@@ -23,14 +23,14 @@ import torch.nn.functional as F
 
 from data import IMAGE_SUFFIXES, DataError, image_size, images_in, load_image, pillow
 from train import (
-    CLASSES,
     IN_CHANNELS,
     LABELS,
     SIZE,
-    TASK,
+    TrainError,
     build_model,
     parse_size,
     predict,
+    read_checkpoint,
 )
 
 
@@ -71,9 +71,7 @@ def load_model(path: Path, device: torch.device) -> tuple[torch.nn.Module, tuple
             f"--checkpoint {path}: no such file; train first (python train.py) "
             "or pass the checkpoint to use"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("task") != TASK or state.get("classes") != CLASSES:
-        raise DataError(f"{path} was trained for another task or number of classes")
+    state = read_checkpoint(path)
     model = build_model()
     model.load_state_dict(state["model"])
     return model.to(device).eval(), tuple(state.get("size", SIZE))
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         count = segment(args)
-    except DataError as exc:
+    except (DataError, TrainError) as exc:
         print(f"predict.py: error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {count} masks to {args.out}")

@@ -25,6 +25,7 @@ import csv
 import gc
 import math
 import os
+import pickle
 import random
 import sys
 import time
@@ -448,9 +449,21 @@ def load_last(args: argparse.Namespace) -> dict:
     path = args.out / "last.pt"
     if not path.exists():
         raise TrainError(f"--resume: there is no checkpoint {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["task"] != TASK or state["classes"] != CLASSES:
-        raise TrainError(f"{path} was trained for another task or classes")
+    return read_checkpoint(path)
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint this train.py wrote, on the CPU; any other file is one clear line."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise TrainError(
+            f"{path} is not a checkpoint written by train.py ({type(exc).__name__})"
+        ) from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise TrainError(f"{path} is not a checkpoint written by train.py")
+    if state.get("task") != TASK or state.get("classes") != CLASSES:
+        raise TrainError(f"{path} was trained for another task or number of classes")
     return state
 
 
