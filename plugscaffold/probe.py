@@ -522,7 +522,9 @@ def fit_slot(catalog: Catalog, observed: Observed, slot: str | None) -> str:
         )
     why = misfit(catalog, observed, slot)
     if why:
-        hint = f"; use --slot {fits[0]}" if fits else ""
+        hint = (
+            f"; use --slot {fits[0]}" + (f" (or {', '.join(fits[1:])})" if fits[1:] else "") if fits else ""
+        )
         raise ProbeError(f"{name} {why}{hint}; nothing was written")
     return slot
 
@@ -544,26 +546,58 @@ def probe_file(
     path: Path, cls: str, limits: Limits, catalog: Catalog, replacing: Path | None = None
 ) -> Observed:
     """Probe ``cls`` of ``path`` in the worker; the observed contract with static side effects."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProbeError(f"{path}: cannot read it ({exc}); nothing was written") from None
-    try:
-        ast.parse(text, filename=str(path))
-    except SyntaxError as exc:
-        raise ProbeError(
-            f"{path} does not import: SyntaxError: {exc.msg} (line {exc.lineno}); nothing was written"
-        ) from None
-    job = {
-        "file": str(path.resolve()),
-        "class": cls,
-        "build": None,
-        "widths": widths(),
-        "sizes": [list(s) for s in SIZES],
-    }
-    result = run_worker([job], limits)
-    observed = infer(result["jobs"][0], cls, str(path), limits)
-    observed.network = result.get("network", "")
+    (result,) = probe_files([(path, cls)], limits, replacing=replacing)
+    if isinstance(result, ProbeError):
+        raise result
+    return result
+
+
+def probe_files(
+    targets: list[tuple[Path, str]], limits: Limits, replacing: Path | None = None
+) -> list[Observed | ProbeError]:
+    """Probe several classes in one worker (one torch import): each one's contract, or why not."""
+    texts: dict[int, str] = {}
+    results: list[Observed | ProbeError | None] = []
+    for index, (path, cls) in enumerate(targets):
+        try:
+            texts[index] = path.read_text(encoding="utf-8")
+            ast.parse(texts[index], filename=str(path))
+            results.append(None)
+        except (OSError, UnicodeDecodeError) as exc:
+            results.append(ProbeError(f"{path}: cannot read it ({exc}); nothing was written"))
+        except SyntaxError as exc:
+            results.append(
+                ProbeError(
+                    f"{path} does not import: SyntaxError: {exc.msg} (line {exc.lineno}); nothing was written"
+                )
+            )
+    todo = [i for i, r in enumerate(results) if r is None]
+    jobs = [
+        {"file": str(targets[i][0].resolve()), "class": targets[i][1], "build": None, "widths": widths(),
+         "sizes": [list(s) for s in SIZES]}
+        for i in todo
+    ]  # fmt: skip
+    records = run_worker(jobs, limits) if jobs else {"jobs": [], "network": ""}
+    for i, record in zip(todo, records["jobs"]):
+        path, cls = targets[i]
+        try:
+            results[i] = _observed(path, cls, texts[i], record, limits, records["network"], replacing)
+        except ProbeError as exc:
+            results[i] = exc
+    return [r for r in results if r is not None]
+
+
+def _observed(
+    path: Path,
+    cls: str,
+    text: str,
+    record: Mapping[str, Any],
+    limits: Limits,
+    network: str,
+    replacing: Path | None,
+) -> Observed:
+    observed = infer(record, cls, str(path), limits)
+    observed.network = network
     static = scan(path, text, [cls])
     runtime_kinds = {e.kind for e in observed.effects}
     observed.effects = _unique(

@@ -17,6 +17,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The suite's own cache (formatted sources, baseline figures), shared by its processes and
 # apart from the user's (see plugscaffold/cache.py).
 os.environ.setdefault("PLUGSCAFFOLD_CACHE_DIR", tempfile.mkdtemp(prefix="plugscaffold-test-cache-"))
+# User catalogs (plugscaffold add) of the suite live in a temporary config dir, never the
+# user's own (the CLI merges $XDG_CONFIG_HOME/plugscaffold/catalog.yaml into the catalog).
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="plugscaffold-test-config-")
 
 from plugscaffold import cli
 from plugscaffold.catalog import load_catalog
