@@ -162,6 +162,11 @@ def add_user_source(path: Path, classes: Iterable[str]) -> None:
         _USER.setdefault(name, defs[name])
 
 
+def definition(name: str) -> Definition:
+    """The definition called ``name``: a shipped module's, or a user module's (KeyError if none)."""
+    return _USER[name] if name in _USER else index()[name]
+
+
 def clear_user_sources() -> None:
     _USER.clear()
 

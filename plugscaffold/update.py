@@ -40,7 +40,7 @@ from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .errors import PlugscaffoldError, SmokeError, SpecError, TargetError, shorten
 from .files import commit, project_lock, staging, write_text
-from .inline import index
+from .inline import definition
 from .pipeline import Generated, generate
 from .project import project_files
 from .render import format_code, render_model
@@ -339,7 +339,7 @@ def _upgrade_classes(source: str, names: list[str], path: Path) -> str:
     for node in sorted(tree.body, key=lambda n: -n.lineno):
         if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in names:
             start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-            lines[start : node.end_lineno] = [format_code(index()[node.name].source)]
+            lines[start : node.end_lineno] = [format_code(definition(node.name).source)]
     return "".join(lines)
 
 
