@@ -16,7 +16,6 @@ and training runs whose results are recorded for the same training settings.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time

@@ -368,14 +368,7 @@ def _variants(study: Study, catalog: Catalog, where: _Where, data: dict) -> list
             options=options,
             changes={k: level.value for k, level in differs.items()},
             canonical=canonical,
-            hash=digest(
-                {
-                    "model": canonical,
-                    "check": study.check,
-                    "measure": study.measure,
-                    "catalog": catalog.version,
-                }
-            ),
+            hash=_model_hash(study, canonical, catalog),
         )
         if variant.name in seen:
             if seen[variant.name].canonical == canonical:
@@ -383,26 +376,21 @@ def _variants(study: Study, catalog: Catalog, where: _Where, data: dict) -> list
             raise where.error(line, f"two variants are both named '{variant.name}'; name the row (name: ...)")
         seen[variant.name] = variant
         variants.append(variant)
-    if not any(v.canonical == base for v in variants):  # an explicit table without the baseline row
+    if not any(v.canonical == base for v in variants):
+        if not study.baseline:  # a paper's table without a baseline: its first row is the reference
+            study.reference = variants[0].name
+            return variants
         variants.insert(
-            0,
-            Variant(
-                "baseline",
-                dict(study.baseline),
-                {},
-                base,
-                digest(
-                    {
-                        "model": base,
-                        "check": study.check,
-                        "measure": study.measure,
-                        "catalog": catalog.version,
-                    }
-                ),
-            ),
+            0, Variant("baseline", dict(study.baseline), {}, base, _model_hash(study, base, catalog))
         )
     study.reference = next(v.name for v in variants if v.canonical == base)
     return variants
+
+
+def _model_hash(study: Study, canonical: dict, catalog: Catalog) -> str:
+    """What a variant's files and figures follow from: a change means its row is redone."""
+    settings = {"check": study.check, "measure": study.measure, "catalog": catalog.version}
+    return digest({"model": canonical, **settings})
 
 
 def _canonical(catalog: Catalog, options: dict, where: _Where, line: int, what: str) -> dict[str, Any]:
