@@ -555,22 +555,17 @@ def probe_file(
 def probe_files(
     targets: list[tuple[Path, str]], limits: Limits, replacing: Path | None = None
 ) -> list[Observed | ProbeError]:
-    """Probe several classes in one worker (one torch import): each one's contract, or why not."""
+    """Probe several classes in one worker (one torch import): each one's contract, or why not.
+    What can be told from the source alone (it does not parse, its names collide with the
+    catalog's) is told before any of its code runs."""
     texts: dict[int, str] = {}
     results: list[Observed | ProbeError | None] = []
     for index, (path, cls) in enumerate(targets):
         try:
             texts[index] = path.read_text(encoding="utf-8")
-            ast.parse(texts[index], filename=str(path))
-            results.append(None)
+            results.append(_before_running(path, cls, texts[index], replacing))
         except (OSError, UnicodeDecodeError) as exc:
             results.append(ProbeError(f"{path}: cannot read it ({exc}); nothing was written"))
-        except SyntaxError as exc:
-            results.append(
-                ProbeError(
-                    f"{path} does not import: SyntaxError: {exc.msg} (line {exc.lineno}); nothing was written"
-                )
-            )
     todo = [i for i, r in enumerate(results) if r is None]
     jobs = [
         {"file": str(targets[i][0].resolve()), "class": targets[i][1], "build": None, "widths": widths(),
@@ -581,34 +576,47 @@ def probe_files(
     for i, record in zip(todo, records["jobs"]):
         path, cls = targets[i]
         try:
-            results[i] = _observed(path, cls, texts[i], record, limits, records["network"], replacing)
+            results[i] = _observed(path, cls, texts[i], record, limits, records["network"])
         except ProbeError as exc:
             results[i] = exc
     return [r for r in results if r is not None]
 
 
+def _before_running(path: Path, cls: str, text: str, replacing: Path | None) -> ProbeError | None:
+    try:
+        ast.parse(text, filename=str(path))
+    except SyntaxError as exc:
+        return ProbeError(
+            f"{path} does not import: SyntaxError: {exc.msg} (line {exc.lineno}); nothing was written"
+        )
+    clashes = inline.user_clashes(path, [cls], text, replacing=replacing)
+    if clashes:
+        return ProbeError(
+            f"{path} defines {clashes[0]}, as a catalog module does: inlined into one model.py they would collide; "
+            "rename it in your file; nothing was written"
+        )
+    return None
+
+
 def _observed(
-    path: Path,
-    cls: str,
-    text: str,
-    record: Mapping[str, Any],
-    limits: Limits,
-    network: str,
-    replacing: Path | None,
+    path: Path, cls: str, text: str, record: Mapping[str, Any], limits: Limits, network: str
 ) -> Observed:
-    observed = infer(record, cls, str(path), limits)
-    observed.network = network
     static = scan(path, text, [cls])
+    try:
+        observed = infer(record, cls, str(path), limits)
+    except ProbeError:
+        imports = [e.detail for e in static if e.kind == "import"]
+        if imports and (record.get("stop") or {}).get("kind") == "import":
+            message = record["stop"]["message"]
+            raise ProbeError(
+                f"{path} does not import: {message} ({imports[0]}); nothing was written"
+            ) from None
+        raise
+    observed.network = network
     runtime_kinds = {e.kind for e in observed.effects}
     observed.effects = _unique(
         observed.effects + [e for e in static if e.kind not in runtime_kinds or e.blocking]
     )
-    clashes = inline.user_clashes(path, [cls], text, replacing=replacing)
-    if clashes:
-        raise ProbeError(
-            f"{path} defines {clashes[0]}, as a catalog module does: inlined into one model.py they would collide; "
-            "rename it in your file; nothing was written"
-        )
     return observed
 
 

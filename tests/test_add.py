@@ -36,6 +36,7 @@ TARGETS = {
     "CudaAttention": "cuda_attention.py",
     "Forever": "forever.py",
     "Hungry": "hungry.py",
+    "EinopsAttention": "einops_attention.py",
 }
 BROKEN = '"""A file that does not parse."""\n\nimport torch.nn as nn\n\n\nclass Broken(nn.Module):\n    def forward(self, x)\n        return x\n'
 
@@ -169,6 +170,34 @@ def test_forward_that_exhausts_memory(probed):
 
 
 @pytest.mark.slow
+def test_hidden_requirement_is_named(probed):
+    error = probed["EinopsAttention"]
+    assert isinstance(error, probe.ProbeError)
+    assert "No module named 'einops'" in str(error)
+    assert "needs 'from einops import rearrange': model.py may import only torch" in str(error)
+
+
+def test_static_scan_of_the_code_that_would_be_inlined():
+    path = CORPUS / "chatty.py"
+    effects = probe.scan(path, path.read_text(), ["ChattyAttention"])
+    assert [(e.kind, e.where, e.blocking) for e in effects] == [("print", "line 17", False)]
+    path = CORPUS / "cuda_attention.py"
+    effects = probe.scan(path, path.read_text(), ["CudaAttention"])
+    assert [(e.kind, e.where, e.blocking) for e in effects] == [("cuda", "line 13", True)]
+    path = CORPUS / "einops_attention.py"
+    assert [e.kind for e in probe.scan(path, path.read_text(), ["EinopsAttention"])] == ["import"]
+
+
+def test_a_class_named_like_a_shipped_one_is_refused_before_it_runs(tmp_path):
+    path = tmp_path / "se.py"
+    path.write_text(
+        "import torch.nn as nn\n\n\nclass SqueezeExcite(nn.Module):\n    pass\n\n\nraise SystemExit\n"
+    )
+    (error,) = probe.probe_files([(path, "SqueezeExcite")], LIMITS)
+    assert isinstance(error, probe.ProbeError)
+    assert "defines SqueezeExcite, as a catalog module does" in str(error) and "rename it" in str(error)
+
+
 def test_in_out_module_is_not_an_attention_module(tmp_path, builtin):
     path = tmp_path / "widen.py"
     path.write_text(
@@ -290,6 +319,10 @@ def test_readd_a_changed_file_shows_the_contract_diff_and_regenerates_nothing(ho
     assert "Nothing was regenerated" in again.out
     assert (work / "net" / "model.py").read_text() == before
     assert "groups=4" in (work / ".plugscaffold" / "modules" / "gateattention.py").read_text()
+    upgraded = run_cli("update", "net", "--upgrade-modules", "--no-smoke", cwd=work)
+    assert upgraded.code == 0, upgraded.err
+    assert "Upgraded     attn/gateattention" in upgraded.out
+    assert "groups=4" in (work / "net" / "model.py").read_text()
 
 
 def test_refusals_are_one_line_and_write_nothing(home, run_cli, tmp_path):
@@ -336,7 +369,7 @@ ENTRY = {
 }  # fmt: skip
 
 
-def test_user_catalog_is_validated_and_merged(home):
+def test_user_catalog_is_validated_and_merged(home, monkeypatch, tmp_path):
     config, work = home
     _user_catalog(config, {**ENTRY, "contract": {**ENTRY["contract"], "chanels": "x"}})
     with pytest.raises(CatalogError, match=r"catalog.yaml: entry 'mine': contract: unknown key 'chanels'"):
@@ -348,6 +381,10 @@ def test_user_catalog_is_validated_and_merged(home):
     with pytest.raises(CatalogError, match="license '\\?' is not a known licence"):
         load_catalog(user=True)
     (config / "catalog.yaml").write_text(yaml.safe_dump({"modules": [ENTRY]}))
+    _user_catalog(work / ".plugscaffold", {**ENTRY, "title": "the project's gate"})
+    monkeypatch.chdir(work)
+    assert load_catalog(user=True).entries["attn/mine"].title == "the project's gate"
+    monkeypatch.chdir(tmp_path)
     merged = load_catalog(user=True)
     entry = merged.entries["attn/mine"]
     assert entry.is_user and entry.origin == "user" and not merged.entries["attn/se"].is_user
