@@ -89,6 +89,15 @@ def test_a_traced_graph_that_ignores_a_new_size_fails_the_comparison():
     assert not result["ok"] and result["error"].startswith("at input 3x1x5x6: ValueError: output differs")
 
 
+def test_a_study_table_gets_one_cell_per_model():
+    ok = deploy.PathResult("onnx", True, None, 0.0, 1.0)
+    bad = deploy.PathResult("script", False, "RuntimeError: ...", None, 0.1)
+    assert deploy.checks_cell([ok]) == "ok"
+    assert (
+        deploy.checks_cell([bad, ok, deploy.PathResult("trace", False, "x", None, 0.1)]) == "no: script,trace"
+    )
+
+
 # --- models ---------------------------------------------------------------------------------
 
 #: Models whose ONNX export (dynamic batch and size) and torch.export the suite guarantees.

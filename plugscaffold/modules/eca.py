@@ -30,8 +30,9 @@ class EfficientChannelAttention(nn.Module):
         self.conv = nn.Conv1d(1, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The pooled channels as one sequence of length C: (B, 1, C).
-        pooled = x.mean(dim=(2, 3)).unsqueeze(2).transpose(1, 2)
+        # The pooled channels as one sequence of length C: (B, 1, C), contiguous (a transposed
+        # view here makes torch.export guard the convolution on batch > 1).
+        pooled = x.mean(dim=(2, 3)).unsqueeze(1)
         # back to (B, C, 1, 1)
         weights = torch.sigmoid(self.conv(pooled)).transpose(1, 2).unsqueeze(3)
         return x * weights

@@ -35,14 +35,10 @@ class SpatialTransformer(nn.Module):
         h, w = x.shape[-2:]
         xs = (torch.arange(w, device=x.device, dtype=torch.float32) * 2 + 1) / w - 1
         ys = (torch.arange(h, device=x.device, dtype=torch.float32) * 2 + 1) / h - 1
-        base = torch.stack(
-            [
-                xs.view(1, w).expand(h, w),
-                ys.view(h, 1).expand(h, w),
-                torch.ones_like(xs).view(1, w).expand(h, w),
-            ],
-            -1,
-        )
-        grid = (base.view(1, h * w, 3) @ theta.float().transpose(1, 2)).view(-1, h, w, 2)
+        # (x', y') = theta @ (x, y, 1) by broadcasting, not a batched matmul against one shared
+        # grid (which makes torch.export guard the batch on != 1): (B, 2, H, W) -> (B, H, W, 2)
+        t = theta.float().view(-1, 2, 3, 1, 1)
+        grid = t[:, :, 0] * xs.view(1, 1, 1, w) + t[:, :, 1] * ys.view(1, 1, h, 1) + t[:, :, 2]
+        grid = grid.permute(0, 2, 3, 1)
         out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return out.to(x.dtype)
