@@ -42,6 +42,10 @@ def test_the_report_says_the_size_was_chosen_and_how_to_check_yours(run_cli):
     result = run_cli("new", "m", "--width", "8", "--depth", "2")
     assert result.code == 0, result.err
     assert "batch 2, 8x12 input (the smallest that exercises every stage; --size checks yours)" in result.out
+
+
+@pytest.mark.slow  # a second smoke check in a subprocess
+def test_the_report_of_a_given_size_says_nothing_more(run_cli):
     result = run_cli("new", "n", "--width", "8", "--depth", "2", "--size", "20")
     assert result.code == 0, result.err
     assert "batch 2, 20x20 input\n" in result.out

@@ -45,6 +45,7 @@ def template(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # copier in a subprocess, then new
 def test_copier_copy_is_byte_identical_to_plugscaffold_new(template, tmp_path):
     data = ["name=twin", "width=16", "depth=2", "down=hwd", "up=dysample", "up_params=style=pl", "skip=add",
             "attn=se+cbam^@dec; cbam@down", "size=32"]  # fmt: skip
@@ -59,6 +60,7 @@ def test_copier_copy_is_byte_identical_to_plugscaffold_new(template, tmp_path):
     assert (tmp_path / "copied" / ".copier-answers.yml").exists()  # copier's own record, for copier update
 
 
+@pytest.mark.slow  # copier in a subprocess, then new --project
 def test_copier_project_question_gives_the_files_of_new_project(template, tmp_path):
     run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=seg", "--data=width=8",
          "--data=depth=2", "--data=size=32", "--data=project=true", str(template), str(tmp_path / "copied")],
@@ -87,6 +89,7 @@ def test_copier_validators_give_the_cli_one_line_errors_and_write_nothing(templa
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow  # copier copy and copier update in subprocesses
 def test_copier_update_after_a_new_template_tag_keeps_a_user_edit(template, tmp_path):
     project = tmp_path / "proj"
     run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=proj", "--data=width=8",

@@ -68,7 +68,27 @@ SLOTS = {
 COMBOS = list(itertools.product(*SLOTS.values()))
 
 
-@pytest.mark.parametrize("combo", COMBOS, ids=["-".join(c) for c in COMBOS])
+def pairwise(combos):
+    """A subset of ``combos`` in which every two choices of any two slots meet (greedy)."""
+
+    def pairs(combo):
+        return {(i, combo[i], j, combo[j]) for i, j in itertools.combinations(range(len(combo)), 2)}
+
+    needed, chosen = set().union(*map(pairs, combos)), []
+    while needed:
+        best = max(combos, key=lambda combo: len(pairs(combo) & needed))
+        chosen.append(best)
+        needed -= pairs(best)
+    return chosen
+
+
+PAIRWISE = pairwise(COMBOS)  # the quick run (-m "not slow") checks these; the full suite all 162
+
+
+@pytest.mark.parametrize(
+    "combo",
+    [pytest.param(c, id="-".join(c), marks=() if c in PAIRWISE else pytest.mark.slow) for c in COMBOS],
+)
 def test_every_combination_generates_and_passes_the_smoke_check(combo, tmp_path):
     options = dict(zip(SLOTS, combo), width=32, depth=3)
     gen = generate("combo", options, smoke=False, write=False)

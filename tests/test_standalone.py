@@ -20,7 +20,7 @@ sys.modules["plugscaffold"] = None
 ns = runpy.run_path("model.py")
 import torch
 model = ns["UNet"]()
-out = model(torch.randn(1, 3, 70, 50))
+out = model(torch.randn(1, 3, 35, 19))  # padded to 48x32 inside
 out.mean().backward()
 print(json.dumps({"shape": list(out.shape), "params": sum(p.numel() for p in model.parameters())}))
 """
@@ -35,7 +35,7 @@ def plugscaffold_command() -> list[str]:
 def headline(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("user")
     proc = subprocess.run(
-        [*plugscaffold_command(), *HEADLINE, "--size", "256", "--batch", "1"],
+        [*plugscaffold_command(), *HEADLINE],  # the default check: batch 2, 32x48 (2x3 deepest)
         cwd=cwd, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -47,7 +47,7 @@ def test_headline_report_lists_plugins_shapes_parameters_flops_and_files(headlin
     for text in [
         "Haar wavelet downsampling", "Pattern Recognition 2023", "https://github.com/apple1986/HWD",
         "ICCV 2023", "https://github.com/tiny-smart/dysample", "Computers in Biology and Medicine 2023",
-        "bottleneck  bottleneck", "(1, 1024, 16, 16)", "decoder 1", "(1, 2, 256, 256)",
+        "bottleneck  bottleneck", "(2, 1024, 2, 3)", "decoder 1", "(2, 2, 32, 48)",
         "Parameters ", "GFLOPs per forward pass", "FlopCounterMode", "my_unet/model.py", "my_unet/.plugscaffold.yml",
     ]:  # fmt: skip
         assert text in report, text
@@ -61,7 +61,7 @@ def test_headline_model_runs_standalone_in_a_fresh_interpreter(headline):
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["shape"] == [1, 2, 70, 50]
+    assert result["shape"] == [1, 2, 35, 19]
     assert f"Parameters: {result['params']:,}" in (project / "model.py").read_text()
 
 

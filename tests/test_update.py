@@ -135,6 +135,7 @@ def test_a_changed_catalog_implementation_is_kept_unless_asked(project, run_cli,
     assert "# old implementation" not in model.read_text()
 
 
+@pytest.mark.slow  # two training projects checked at 32x32
 def test_a_training_project_is_updated_file_by_file_and_keeps_its_image_size(run_cli, tmp_path):
     result = run_cli("new", "seg", "--width", "8", "--depth", "2", "--size", "32", "--project")
     assert result.code == 0, result.err

@@ -6,9 +6,12 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow  # builds a wheel and installs it
 def test_wheel_contains_the_data_and_generates_from_another_directory(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run(
