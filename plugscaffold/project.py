@@ -23,10 +23,10 @@ from jinja2 import Environment, TemplateNotFound
 
 from . import __version__
 from .answers import project_command
-from .catalog import Catalog
+from .catalog import Catalog, license_notice
 from .compose import Leaf, Parallel, Serial, render
 from .compose import Node as Expr
-from .plan import Plan, Shape
+from .plan import Plan, Shape, chosen_plugins
 from .render import environment, format_code
 from .smoke import Check, SmokeResult
 
@@ -386,6 +386,7 @@ def _context(
             "paper": (e.paper or {}).get("title", ""),
             "citation": e.citation,
             "link": e.link,
+            "license": e.license,
         }
         for e in plan.entries
         if e.paper
@@ -429,6 +430,7 @@ def _context(
         "size_text": check.size_text,
         "main_metric": "dice",
         "plugins": plugins,
+        "license_notice": license_notice(chosen_plugins(plan, catalog)),
         "cost": cost,
         "rows": rows,
         "check": {"batch": check.batch, "height": height, "width": width},
