@@ -191,6 +191,23 @@ def constructor_args(cls):
     return found_in, found_out, required, candidates
 
 
+def literal_defaults(cls, *channel_args):
+    """The other constructor arguments whose defaults are literals (bool, int, float, str):
+    they become the entry's hyper-parameters."""
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    return {
+        p.name: p.default
+        for p in params
+        if p.name not in channel_args
+        and not p.name.startswith("_")
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and type(p.default) in (bool, int, float, str)
+    }
+
+
 def forward_inputs(cls):
     try:
         params = list(inspect.signature(cls.forward).parameters.values())[1:]
@@ -267,7 +284,12 @@ def _maker(job, cls, module, record, torch, seconds):
             f"constructor argument '{missing[0]}' has no default and is not a channel count; "
             "give it a default in the file",
         )
-    record["args"] = {"in": found_in, "out": found_out, "how": how}
+    record["args"] = {
+        "in": found_in,
+        "out": found_out,
+        "how": how,
+        "params": literal_defaults(cls, found_in, found_out),
+    }
 
     def make(c, d, s):
         torch.manual_seed(0)

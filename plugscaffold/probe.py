@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -101,6 +102,7 @@ class Observed:
     effects: list[Effect] = field(default_factory=list)
     network: str = ""
     example: str = ""  # channels at the example trial: '32 -> 64'
+    params: dict[str, Any] = field(default_factory=dict)  # other constructor arguments' literal defaults
 
     def contract(self) -> dict[str, Any]:
         """The catalog contract (NCHW modules only)."""
@@ -119,7 +121,20 @@ class Observed:
             args.append(f"{self.in_arg}={{in_channels}}")
         if self.out_arg:
             args.append(f"{self.out_arg}={{out_channels}}")
+        args += [f"{name}={{{name}}}" for name in self.params]
         return f"{self.cls}({', '.join(args)})"
+
+    def param_entries(self) -> dict[str, Any]:
+        """The catalog's ``params``: one per constructor argument with a literal default."""
+        names = {bool: "bool", int: "int", float: "float", str: "str"}
+        return {
+            name: {
+                "type": names[type(value)],
+                "default": value,
+                "help": f"constructor argument of {self.cls}",
+            }
+            for name, value in self.params.items()
+        }
 
     def lines(self) -> list[str]:
         """The contract as a person reads it."""
@@ -138,6 +153,8 @@ class Observed:
             ("fixed size", f"only {self.fixed_size[0]}x{self.fixed_size[1]}" if self.fixed_size else "no"),
             ("channels", f"{_rule_words(self.channels)} (e.g. {self.example})" if self.channels else "-"),
         ]
+        if self.params:
+            rows.append(("hyper-parameters", ", ".join(f"{k}={v!r}" for k, v in self.params.items())))
         if self.align:
             rows.append(("inputs", "must have equal channels"))
         for check, reason in self.constraints:
@@ -191,13 +208,16 @@ def run_worker(jobs: list[dict[str, Any]], limits: Limits) -> dict[str, Any]:
             )
         try:
             code = proc.wait(timeout=limits.timeout)
-        except Exception:  # TimeoutExpired, KeyboardInterrupt: end everything it started
+        except subprocess.TimeoutExpired:  # end everything it started
             runner.end(proc)
             job = _last_job(work)
             name = jobs[job]["class"] if job is not None else "the probe"
             raise ProbeError(
                 f"{name} did not finish probing within {limits.timeout:g} s (a hang?); nothing was written"
             ) from None
+        except BaseException:  # Ctrl-C: the worker runs in its own session, so end it here
+            runner.end(proc)
+            raise
         runner.end(proc)
         result = work / "result.json"
         if code != 0 or not result.is_file():
@@ -257,7 +277,7 @@ def infer(record: Mapping[str, Any], cls: str, where: str, limits: Limits) -> Ob
     ok = [t for t in record["widths"] if t["ok"] and _channels_of(t["out"], layout) is not None]
     observed = Observed(
         cls=cls, in_arg=args["in"], out_arg=args["out"], how=args["how"], inputs=inputs, layout=layout,
-        scale=_scale(record), channels=None, residual=record.get("residual"),
+        scale=_scale(record), channels=None, residual=record.get("residual"), params=dict(args.get("params") or {}),
     )  # fmt: skip
     equal = {t["in"]: t for t in record["widths"] if t["in"] == t["out_arg"] == t["skip"]}
     if inputs == 2:
@@ -654,10 +674,14 @@ def make_raw_entry(
     raw["license"] = provenance.license
     raw["source"] = {"file": source_name, "classes": [observed.cls]}
     raw["build"] = observed.build()
+    if observed.params:
+        raw["params"] = observed.param_entries()
     raw["contract"] = observed.contract()
     notes = [
         f"Added with 'plugscaffold add {origin_path}:{observed.cls}'; contract inferred by probing; deployment not checked."
     ]
+    if observed.params:
+        notes.append("Constraints were observed at the default hyper-parameters.")
     if observed.residual:
         notes.append("Its output adds the input back (a hidden residual).")
     warnings = [e.detail for e in observed.effects if not e.blocking]

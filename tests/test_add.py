@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,8 @@ def test_shape_preserving_attention(probed, builtin):
     assert (obs.inputs, obs.layout, obs.scale, obs.channels) == (1, "NCHW", 1, "in_channels")
     assert obs.constraints == [] and obs.fixed_size is None and obs.residual is False and obs.effects == []
     assert probe.fit_slot(builtin, obs, None) == "attn"
-    assert obs.build() == "GateAttention(channels={in_channels})"
+    assert obs.build() == "GateAttention(channels={in_channels}, reduction={reduction})"
+    assert obs.params == {"reduction": 4}
 
 
 def test_hidden_residual_and_a_channel_argument_found_by_trial(probed, builtin):
@@ -169,7 +171,6 @@ def test_forward_that_exhausts_memory(probed):
     assert "Hungry exhausts memory in its forward" in str(error) and "4096 MiB" in str(error)
 
 
-@pytest.mark.slow
 def test_hidden_requirement_is_named(probed):
     error = probed["EinopsAttention"]
     assert isinstance(error, probe.ProbeError)
@@ -198,6 +199,17 @@ def test_a_class_named_like_a_shipped_one_is_refused_before_it_runs(tmp_path):
     assert "defines SqueezeExcite, as a catalog module does" in str(error) and "rename it" in str(error)
 
 
+@pytest.mark.slow
+def test_a_hang_that_swallows_the_call_limit_ends_at_the_probe_limit(builtin):
+    start = time.monotonic()
+    with pytest.raises(probe.ProbeError, match="Stubborn did not finish probing within 10 s"):
+        probe.probe_file(
+            CORPUS / "stubborn.py", "Stubborn", probe.Limits(timeout=10, call_timeout=1), builtin
+        )
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.slow
 def test_in_out_module_is_not_an_attention_module(tmp_path, builtin):
     path = tmp_path / "widen.py"
     path.write_text(
@@ -249,7 +261,8 @@ def test_add_then_new_list_show_remove(home, run_cli):
     assert "hidden" in added.out and "Added        attn resatt" in added.out
     assert (config / "modules" / "resatt.py").read_text() == (CORPUS / "residual_attention.py").read_text()
     entry = yaml.safe_load((config / "catalog.yaml").read_text())["modules"][0]
-    assert entry["build"] == "ResidualAttention(n={in_channels})" and entry["license"] == "MIT"
+    assert entry["build"] == "ResidualAttention(n={in_channels}, kernel_size={kernel_size})"
+    assert entry["params"]["kernel_size"]["default"] == 3 and entry["license"] == "MIT"
     assert entry["contract"] == {"inputs": 1, "channels": "in_channels", "scale": 1, "layout": "NCHW"}
 
     listed = run_cli("list", "attn", cwd=work)
@@ -257,11 +270,11 @@ def test_add_then_new_list_show_remove(home, run_cli):
     shown = run_cli("show", "resatt", cwd=work)
     assert f"user module, added with 'plugscaffold add' (user catalog {config / 'catalog.yaml'})" in shown.out
 
-    made = run_cli("new", "net", "--attn", "resatt", "--width", "8", "--depth", "2", cwd=work)
+    made = run_cli("new", "net", "--attn", "resatt:kernel_size=5", "--width", "8", "--depth", "2", cwd=work)
     assert made.code == 0, made.err
     assert "forward and backward passed" in made.out
     model = (work / "net" / "model.py").read_text()
-    assert "class ResidualAttention(nn.Module):" in model
+    assert "class ResidualAttention(nn.Module):" in model and "ResidualAttention(n=8, kernel_size=5)" in model
     assert "attn resatt (user module): ResidualAttention" in model and "licence: MIT" in model
     assert "import plugscaffold" not in model
     proc = subprocess.run(
