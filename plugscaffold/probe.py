@@ -721,7 +721,7 @@ def write_entry(catalog: Catalog, which: str, raw: dict[str, Any], source: str) 
         except PlugscaffoldError as exc:
             raise ProbeError(f"{exc}; nothing was written") from None
     modules = [
-        m for m in data["modules"] if not (m.get("name") == raw["name"] and m.get("slot") == raw["slot"])
+        m for m in data["modules"] if m.get("name") != raw["name"]
     ]
     modules.append(raw)
     data["modules"] = modules

@@ -286,6 +286,19 @@ def test_add_then_new_list_show_remove(home, run_cli):
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
+    spec = (Path(__file__).resolve().parent.parent / "examples" / "homework.yaml").read_text()
+    spec = spec.replace("attn: [se, cbam]", "attn: [resatt, se]").replace(
+        "carol: {attn: cbam}", "carol: {attn: resatt}"
+    )
+    (work / "hw.yaml").write_text(spec)
+    homework = run_cli("homework", "hw.yaml", "--out", "hw1", cwd=work)
+    assert homework.code == 0, homework.err
+    assert "ResidualAttention (attn resatt)" in homework.out
+    assert (
+        "class ResidualAttention(nn.Module):"
+        in (work / "hw1" / "solutions" / "carol" / "model.py").read_text()
+    )
+
     removed = run_cli("remove", "resatt", cwd=work)
     assert removed.code == 0 and "Removed      attn resatt" in removed.out
     assert yaml.safe_load((config / "catalog.yaml").read_text())["modules"] == []
