@@ -506,6 +506,10 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot], modules_dir: P
         if not (modules_dir / source_file).is_file():
             shown = f"modules/{source_file}" if modules_dir == MODULES_DIR else modules_dir / source_file
             raise CatalogError(f"{where}: source file {shown} does not exist")
+        if not isinstance(source["classes"], list) or not all(isinstance(c, str) for c in classes) or not classes:
+            raise CatalogError(f"{where}: source classes must be a non-empty list of class names")
+        if modules_dir == MODULES_DIR:  # a user catalog's are checked as its sources load
+            _check_classes(source_file, classes, where)
 
     params = {}
     for pname, praw in (raw.get("params") or {}).items():
@@ -606,6 +610,19 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot], modules_dir: P
         fixtures=fixtures,
         deploy=_parse_deploy(raw["deploy"], where) if "deploy" in raw else None,
     )
+
+
+def _check_classes(source_file: str, classes: tuple[str, ...], where: str) -> None:
+    """Every name in an entry's ``source.classes`` is a top-level definition of its file."""
+    from . import inline
+
+    defined = [d.name for d in inline.index().values() if d.file == source_file]
+    for name in classes:
+        if name not in defined:
+            raise CatalogError(
+                f"{where}: source classes names '{name}', which modules/{source_file} does not "
+                f"define{did_you_mean(name, defined)}"
+            )
 
 
 def _parse_deploy(raw: Any, where: str) -> Deploy:

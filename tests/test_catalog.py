@@ -68,6 +68,15 @@ BROKEN = [
         "entry 'hwd': source file modules/nope.py does not exist",
     ),
     (
+        lambda d: entry(d, "hwd")["source"].update(classes=["HaarWaveletDownsampel"]),
+        "entry 'hwd': source classes names 'HaarWaveletDownsampel', which modules/hwd.py does not "
+        "define (did you mean 'HaarWaveletDownsample'?)",
+    ),
+    (
+        lambda d: entry(d, "hwd")["source"].update(classes="HaarWaveletDownsample"),
+        "entry 'hwd': source classes must be a non-empty list of class names",
+    ),
+    (
         lambda d: d["slots"]["down"].update(default="minpool"),
         "slot 'down' defaults to unknown module 'minpool'",
     ),
