@@ -38,6 +38,7 @@ TARGETS = {
     "Forever": "forever.py",
     "Hungry": "hungry.py",
     "EinopsAttention": "einops_attention.py",
+    "NeedsHeads": "needs_heads.py",
 }
 BROKEN = '"""A file that does not parse."""\n\nimport torch.nn as nn\n\n\nclass Broken(nn.Module):\n    def forward(self, x)\n        return x\n'
 
@@ -176,6 +177,12 @@ def test_hidden_requirement_is_named(probed):
     assert isinstance(error, probe.ProbeError)
     assert "No module named 'einops'" in str(error)
     assert "needs 'from einops import rearrange': model.py may import only torch" in str(error)
+
+
+def test_constructor_argument_without_a_default_is_named(probed):
+    error = probed["NeedsHeads"]
+    assert isinstance(error, probe.ProbeError)
+    assert "constructor argument 'num_heads' has no default and is not a channel count" in str(error)
 
 
 def test_static_scan_of_the_code_that_would_be_inlined():
@@ -419,16 +426,22 @@ def test_user_catalog_is_validated_and_merged(home, monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_check_over_the_whole_catalog_and_a_wrong_declaration(home):
-    """add --check: every built-in entry's declared contract matches its behaviour (12 s for 75
-    entries in one worker on the 2-core machine), and a user entry that declares a wrong channel
-    rule is caught."""
-    config, _ = home
+def test_check_over_the_whole_catalog_and_a_wrong_declaration(home, run_cli):
+    """add --check all: every built-in entry's declared contract matches its behaviour (about 10 s
+    for 75 entries in one worker on the 2-core machine), and a user entry that declares a wrong
+    channel rule is caught (exit 1)."""
+    config, work = home
     wrong = {**ENTRY, "slot": "block", "build": "GateAttention(channels={in_channels})"}
     wrong["contract"] = {"inputs": 1, "channels": "out_channels", "scale": 1, "layout": "NCHW"}
     _user_catalog(config, wrong)
-    catalog = load_catalog(user=True)
-    results = probe.check_entries(list(catalog.entries.values()), probe.Limits(timeout=300))
-    disagree = {key: problems for key, problems in results.items() if problems}
-    assert list(disagree) == ["block/mine"], disagree
-    assert "channels at in=48, out=32: declared out_channels = 32, observed 48" in disagree["block/mine"][0]
+    checked = run_cli("add", "--check", "all", "--timeout", "300", cwd=work)
+    assert checked.code == 1
+    lines = checked.out.splitlines()
+    assert len([line for line in lines if line.endswith(": ok")]) == len(load_catalog().entries)
+    assert (
+        "block/mine: declared contract and behaviour disagree: channels at in=48, out=32: declared out_channels = 32, observed 48"
+        in lines
+    )
+    assert "1 of " in checked.err and "disagree with their contract" in checked.err
+    one = run_cli("add", "--check", "se", cwd=work)
+    assert one.code == 0 and one.out.strip() == "attn/se: ok"
