@@ -324,9 +324,7 @@ def _stop_message(
             f"{cls} exhausts memory in its {phase} (the probe's cap is {limits.memory_mb} MiB): "
             f"{message[:160]}{tail}"
         )
-    if kind == "runs":
-        return f"{cls}: {message}{tail}"
-    return f"{cls}: {message}{tail}"
+    return f"{cls}: {message}{tail}"  # it runs on no input tried, or no constructor call works
 
 
 def _scale(record: Mapping[str, Any]) -> float | None:
