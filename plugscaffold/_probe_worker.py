@@ -94,7 +94,8 @@ def watch(observer, torch, filename):
 
     def filters(name):
         def record(*args, **kwargs):
-            observer.note("warnings", f"warnings.{name}{args[:1]!r} {_caller_line(filename)}".strip())
+            shown = repr(args[0]) if args else ""
+            observer.note("warnings", f"warnings.{name}({shown}) {_caller_line(filename)}".strip())
 
         return record
 

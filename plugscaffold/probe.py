@@ -168,12 +168,8 @@ class Observed:
                 ("residual", "hidden: the output is the input when every weight is zero (out = x + f(x))")
             )
         for effect in self.effects:
-            rows.append(
-                (
-                    "side effect",
-                    f"{effect.detail} ({effect.where})" + ("" if effect.blocking else "; warning"),
-                )
-            )
+            refused = "refused: model.py would carry it" if effect.blocking else "reported"
+            rows.append(("side effect", f"{effect.detail} ({effect.where}; {refused})"))
         width = max(len(k) for k, _ in rows)
         return [f"  {k:<{width}}  {v}" for k, v in rows]
 
@@ -417,8 +413,9 @@ def _runtime_effect(raw: list[str]) -> Effect:
 
 def scan(path: Path, text: str, classes: list[str]) -> list[Effect]:
     """Imports beyond torch and the standard library, prints, device literals and warnings
-    filters in the code that would be inlined (the classes and what they use from the file),
-    and module-level statements that run at import."""
+    filters in the code that would be inlined (the classes and what they use from the file):
+    each blocks the entry, since model.py would carry it. Module-level code is not copied; the
+    probe reports what it does at import (and any print or warning seen at run time)."""
     defs = inline.definitions(path, text)
     effects = []
     names = inline.needed(defs, classes)
@@ -445,13 +442,13 @@ def scan(path: Path, text: str, classes: list[str]) -> list[Effect]:
             elif isinstance(node, ast.Call):
                 func = node.func
                 if isinstance(func, ast.Name) and func.id == "print":
-                    effects.append(Effect("print", line, "calls print()", False))
+                    effects.append(Effect("print", line, "calls print()", True))
                 elif isinstance(func, ast.Attribute) and func.attr == "cuda":
                     effects.append(
                         Effect("cuda", line, "calls .cuda(): fails without a GPU; use device=x.device", True)
                     )
                 elif isinstance(func, ast.Attribute) and func.attr in ("filterwarnings", "simplefilter"):
-                    effects.append(Effect("warnings", line, f"calls warnings.{func.attr}()", False))
+                    effects.append(Effect("warnings", line, f"calls warnings.{func.attr}()", True))
             elif (
                 isinstance(node, ast.Constant)
                 and isinstance(node.value, str)
@@ -718,9 +715,7 @@ def write_entry(catalog: Catalog, which: str, raw: dict[str, Any], source: str) 
             _parse_entry(raw, f"{path}: entry '{raw['name']}'", catalog.slots, check / "modules")
         except PlugscaffoldError as exc:
             raise ProbeError(f"{exc}; nothing was written") from None
-    modules = [
-        m for m in data["modules"] if m.get("name") != raw["name"]
-    ]
+    modules = [m for m in data["modules"] if m.get("name") != raw["name"]]
     modules.append(raw)
     data["modules"] = modules
     text = _HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

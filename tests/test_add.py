@@ -144,6 +144,8 @@ def test_module_that_prints_and_silences_warnings(probed):
     assert ("print", False) in kinds and ("warnings", False) in kinds
     assert any("forward" in e.where for e in obs.effects if e.kind == "print")
     assert any("import" in e.where for e in obs.effects if e.kind == "warnings")
+    # the print in forward would be copied into model.py: refused; the filter at import would not
+    assert [(e.where, e.blocking) for e in obs.effects if e.blocking] == [("line 17", True)]
 
 
 def test_module_that_calls_cuda(probed):
@@ -188,7 +190,7 @@ def test_constructor_argument_without_a_default_is_named(probed):
 def test_static_scan_of_the_code_that_would_be_inlined():
     path = CORPUS / "chatty.py"
     effects = probe.scan(path, path.read_text(), ["ChattyAttention"])
-    assert [(e.kind, e.where, e.blocking) for e in effects] == [("print", "line 17", False)]
+    assert [(e.kind, e.where, e.blocking) for e in effects] == [("print", "line 17", True)]
     path = CORPUS / "cuda_attention.py"
     effects = probe.scan(path, path.read_text(), ["CudaAttention"])
     assert [(e.kind, e.where, e.blocking) for e in effects] == [("cuda", "line 13", True)]
