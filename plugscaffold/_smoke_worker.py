@@ -26,9 +26,9 @@ def load(path, class_name):
 #: Checks of at most this many input pixels (batch x H x W) are small: they run on PyTorch's
 #: native CPU convolutions, since oneDNN compiles a kernel for every new convolution shape on
 #: first use (2 to 4 s for a UNet), which a check that runs once never earns back at small
-#: sizes; and on one thread, since threads that wait for each other on a busy machine cost more
-#: than they save on so little work (the default check of the headline UNet took 7 to 12 s on
-#: 2 threads and 1.3 s on one, on a 2-core machine with a load of 8).
+#: sizes. (Threads: the parent starts this worker with OMP_WAIT_POLICY=PASSIVE; spinning
+#: threads made the headline's check take 7 to 12 s on 2 threads instead of 1.3 s on one, on a
+#: 2-core machine with a load of 8, and waiting passively 2 threads cost what one does there.)
 SMALL_PIXELS = 2 * 128 * 128
 
 
@@ -103,19 +103,17 @@ def measure(path, class_name, shape, device):
 
 
 def check(request):
-    """Run the check of ``request``; small checks on native kernels and one thread (SMALL_PIXELS),
+    """Run the check of ``request``; small checks on native kernels (SMALL_PIXELS), the setting
     put back afterwards (the tests run checks in their own process)."""
     import torch
 
     small = request["batch"] * request["height"] * request["width"] <= SMALL_PIXELS
-    threads, mkldnn = torch.get_num_threads(), torch.backends.mkldnn.enabled
+    mkldnn = torch.backends.mkldnn.enabled
     if small:
-        torch.set_num_threads(1)
         torch.backends.mkldnn.enabled = False
     try:
         return _check(request, small)
     finally:
-        torch.set_num_threads(threads)
         torch.backends.mkldnn.enabled = mkldnn
 
 
