@@ -44,7 +44,8 @@ OUT_NAMES = (
 LAYOUTS = ("NCHW", "tokens", "NHWC")
 #: Square sizes tried, in order, until the module runs on one (it may need a fixed size).
 BASE_SIZES = (16, 8, 32, 14, 7, 28, 64, 56, 24, 12)
-BASE_WIDTH = 32
+#: Widths tried, in order, until the module runs at one (it may need many channels).
+BASE_WIDTHS = (32, 64, 128)
 
 
 class Hang(BaseException):
@@ -331,29 +332,32 @@ def _try(make, torch, seconds, c, d, s, layout, inputs, size):
 
 
 def _sweep(job, make, record, torch, seconds, cls):
-    width = job.get("base_width") or BASE_WIDTH
-    d0, s0 = width, width
-    # inputs, layout and a size at which the module runs at all
+    # inputs, layout, a width and a size at which the module runs at all
     inputs_options = (job["inputs"],) if job.get("inputs") else forward_inputs(cls)
     layouts = (job["layout"],) if job.get("layout") else LAYOUTS
     sizes = [tuple(s) for s in job.get("base_sizes") or [(n, n) for n in BASE_SIZES]]
+    widths = [job["base_width"]] if job.get("base_width") else BASE_WIDTHS
     first_error, base = None, None
-    for size in sizes:
-        for inputs in inputs_options:
-            for layout in layouts:
-                result = _try(make, torch, seconds, width, d0, s0, layout, inputs, size)
-                if result["ok"]:
-                    base = (inputs, layout, size)
+    for width in widths:
+        for size in sizes:
+            for inputs in inputs_options:
+                for layout in layouts:
+                    result = _try(make, torch, seconds, width, width, width, layout, inputs, size)
+                    if result["ok"]:
+                        base = (inputs, layout, size, width)
+                        break
+                    first_error = first_error or result["error"]
+                if base:
                     break
-                first_error = first_error or result["error"]
             if base:
                 break
         if base:
             break
     if base is None:
         raise Stop("runs", f"it does not run on any input tried: {first_error}")
-    inputs, layout, size = base
-    record.update(inputs=inputs, layout=layout, base_size=list(size))
+    inputs, layout, size, width = base
+    d0, s0 = width, width
+    record.update(inputs=inputs, layout=layout, base_size=list(size), base_width=width)
     if layout != "tokens":
         record["other_layouts"] = [
             other

@@ -38,7 +38,7 @@ from .errors import PlugscaffoldError, SpecError, did_you_mean
 
 WORKER = Path(__file__).resolve().with_name("_probe_worker.py")
 #: Widths tried: equal in/out/skip, then pairs that tell the rules apart.
-WIDTHS = (4, 6, 8, 12, 16, 20, 24, 30, 32, 40, 48, 64)
+WIDTHS = (4, 6, 8, 12, 16, 20, 24, 30, 32, 40, 48, 64, 96, 128)
 VARIANTS = (
     (32, 48, 32),
     (48, 32, 48),

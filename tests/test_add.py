@@ -39,6 +39,7 @@ TARGETS = {
     "Hungry": "hungry.py",
     "EinopsAttention": "einops_attention.py",
     "NeedsHeads": "needs_heads.py",
+    "WideOnly": "wide_only.py",
 }
 BROKEN = '"""A file that does not parse."""\n\nimport torch.nn as nn\n\n\nclass Broken(nn.Module):\n    def forward(self, x)\n        return x\n'
 
@@ -118,6 +119,14 @@ def test_downsampler_with_a_divisibility_constraint(probed, builtin):
     assert "widths 6, 30 fail" in obs.constraints[0][1]
     assert probe.fit_slot(builtin, obs, None) == "down"
     assert "GroupDown halves H and W: not an attn module; use --slot down" in refusal(builtin, obs, "attn")
+
+
+def test_module_that_needs_many_channels(probed, builtin):
+    obs = observed(probed, "WideOnly")
+    assert obs.channels == "in_channels" and obs.example == "64 -> 64"
+    assert [check for check, _ in obs.constraints] == ["in_channels >= 64"]
+    assert "must be at least reduction (64)" in obs.constraints[0][1]
+    assert probe.fit_slot(builtin, obs, None) == "attn"
 
 
 def test_upsampler(probed, builtin):
