@@ -528,7 +528,8 @@ def fit_slot(catalog: Catalog, observed: Observed, slot: str | None) -> str:
     if slot is None:
         if not fits:
             raise ProbeError(
-                f"no slot takes {name}: {misfit(catalog, observed, 'attn' if 'attn' in catalog.slots else next(iter(catalog.slots)))}; nothing was written"
+                f"no slot takes {name} ({observed.inputs} input(s), spatial scale {observed.scale:g}, "
+                f"channels {observed.example}: {_rule_words(observed.channels)}); nothing was written"
             )
         return fits[0]
     if slot not in catalog.slots:
@@ -887,6 +888,11 @@ def add_module(args: Any, catalog: Catalog, ask: Any = input) -> int:
             "choose another with --name; nothing was written"
         )
     old = taken[0] if taken else None
+    if args.slot is not None and args.slot not in catalog.slots:
+        raise SpecError(
+            f"--slot {args.slot}: unknown slot{did_you_mean(args.slot, catalog.slots)}; "
+            f"slots: {', '.join(catalog.slots)}"
+        )
     limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=min(10.0, args.timeout / 4))
     print(
         f"Probing      {path}:{cls}: this runs the file's code ({describe_limits(limits)})", file=sys.stderr

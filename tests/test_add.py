@@ -381,6 +381,9 @@ def test_refusals_are_one_line_and_write_nothing(home, run_cli, tmp_path):
     bad = run_cli("add", f"{broken}:Broken", "--yes", "--license", "MIT", "--code", CODE, cwd=work)
     assert bad.code == 1 and "does not import: SyntaxError" in bad.err
     assert bad.err.strip().count("\n") == 1  # the 'Probing ... runs the file's code' line, then the error
+    slot = run_cli("add", f"{CORPUS / 'gate_attention.py'}:GateAttention", "--slot", "atn", cwd=work)
+    assert slot.code == 1 and "--slot atn: unknown slot (did you mean 'attn'?)" in slot.err
+    assert "Probing" not in slot.err  # refused before any of the file's code runs
     missing = run_cli("add", "nope.py:X", cwd=work)
     assert missing.code == 1 and "nope.py: no such file" in missing.err
     assert not config.exists() and not (work / ".plugscaffold").exists()
