@@ -1,13 +1,11 @@
-"""``plugscaffold add``: probe a user's class, infer its contract, make it a catalog entry.
+"""Probing classes in the worker and inferring their contracts from what it records.
 
-The class runs in ``_probe_worker.py``, started like the homework grader's workers
+The class runs in ``plugscaffold/_probe_worker.py``, started like the homework grader's workers
 (:func:`plugscaffold.homework.runner.start_worker`: own process group, killed with everything
 it started at the time limit) and isolated like them (``_isolate.py``: memory cap, no network).
-The worker only records what the code does at several widths, sizes and layouts; this module
-infers the contract from those records (:func:`infer`), fits it to a slot (:func:`fit_slot`),
-scans the source for side effects that break a standalone model (:func:`scan`), and writes
-the entry with a copy of the source into a user catalog (:func:`write_entry`).
-``add --check`` probes an existing entry the same way and compares (:func:`check_entries`).
+The worker only records what the code does at several widths, sizes and layouts; :func:`infer`
+turns a record into the contract, :func:`scan` reads the source for side effects that break a
+standalone model.py.
 """
 
 from __future__ import annotations
@@ -18,25 +16,15 @@ import re
 import subprocess
 import sys
 import tempfile
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
+from .. import expr, inline
+from ..catalog import Catalog
+from ..errors import PlugscaffoldError
 
-from . import expr, inline
-from .catalog import (
-    BUILT_IN,
-    Catalog,
-    Entry,
-    _parse_entry,
-    license_kind,
-    user_catalog_paths,
-)
-from .errors import PlugscaffoldError, SpecError, did_you_mean
-
-WORKER = Path(__file__).resolve().with_name("_probe_worker.py")
+WORKER = Path(__file__).resolve().parent.parent / "_probe_worker.py"
 #: Widths tried: equal in/out/skip, then pairs that tell the rules apart.
 WIDTHS = (4, 6, 8, 12, 16, 20, 24, 30, 32, 40, 48, 64, 96, 128)
 VARIANTS = (
@@ -189,7 +177,7 @@ def _rule_words(rule: str | None) -> str:
 
 def run_worker(jobs: list[dict[str, Any]], limits: Limits) -> dict[str, Any]:
     """Run the probe worker on ``jobs``; its records (ProbeError when it dies or runs out of time)."""
-    from .homework import runner
+    from ..homework import runner
 
     with tempfile.TemporaryDirectory(prefix="plugscaffold-probe-") as tmp:
         work = Path(tmp)
@@ -469,95 +457,6 @@ def _unique(effects: list[Effect]) -> list[Effect]:
     return out
 
 
-# --- slots ------------------------------------------------------------------------------------------
-
-
-def _slot_rules(catalog: Catalog, slot: str) -> str:
-    """'keeps' when every shipped module of ``slot`` keeps channels, 'out' when every one takes
-    out_channels, else 'any': read from the catalog, so that no slot is named here."""
-    rules = [e.contract.channels for e in catalog.in_slot(slot) if not e.is_user]
-    if rules and all(r == "in_channels" for r in rules):
-        return "keeps"
-    if rules and all("out_channels" in r for r in rules):
-        return "out"
-    return "any"
-
-
-def misfit(catalog: Catalog, observed: Observed, slot: str) -> str:
-    """Why the module cannot serve ``slot`` ('' when it can)."""
-    s = catalog.slots[slot]
-    article = f"not {'an' if slot[0] in 'aeiou' else 'a'} {slot} module"
-    if observed.inputs != s.inputs:
-        return f"takes {observed.inputs} input(s): {article}"
-    if observed.scale != s.scale:
-        change = {0.5: "halves H and W", 2: "doubles H and W", 1: "keeps H and W"}.get(
-            observed.scale, "changes H and W"
-        )
-        return f"{change}: {article}"
-    rule = _slot_rules(catalog, slot)
-    if rule == "keeps" and observed.channels != "in_channels":
-        return f"changes channels {observed.example}: {article}"
-    if rule == "out" and "out_channels" not in (observed.channels or ""):
-        return f"does not take an output width (channels {observed.example}): {article}"
-    return ""
-
-
-def fit_slot(catalog: Catalog, observed: Observed, slot: str | None) -> str:
-    """The slot the module goes into (``slot``, or the one that fits); ProbeError why not."""
-    name = observed.cls
-    if observed.layout != "NCHW":
-        raise ProbeError(
-            f"{name} works on {LAYOUT_NAMES[observed.layout]}, but every slot passes NCHW (B, C, H, W) "
-            "feature maps: wrap it in a module that converts, then add the wrapper; nothing was written"
-        )
-    if observed.fixed_size:
-        h, w = observed.fixed_size
-        raise ProbeError(
-            f"{name} works only on {h}x{w} inputs ({observed.size_failures[0]}), but a slot sees "
-            "several sizes; nothing was written"
-        )
-    if observed.scale is None:
-        raise ProbeError(f"{name} changes H and W by no single factor (/2, x1, x2); nothing was written")
-    if observed.channels is None:
-        raise ProbeError(
-            f"{name}'s output channels follow no rule found (e.g. {observed.example}); nothing was written"
-        )
-    if observed.unexplained:
-        raise ProbeError(f"{name}: {observed.unexplained}; nothing was written")
-    fits = [s for s in catalog.slots if not misfit(catalog, observed, s)]
-    if slot is None:
-        if not fits:
-            raise ProbeError(
-                f"no slot takes {name} ({observed.inputs} input(s), spatial scale {observed.scale:g}, "
-                f"channels {observed.example}: {_rule_words(observed.channels)}); nothing was written"
-            )
-        return fits[0]
-    if slot not in catalog.slots:
-        raise SpecError(
-            f"--slot {slot}: unknown slot{did_you_mean(slot, catalog.slots)}; slots: {', '.join(catalog.slots)}"
-        )
-    why = misfit(catalog, observed, slot)
-    if why:
-        hint = (
-            f"; use --slot {fits[0]}" + (f" (or {', '.join(fits[1:])})" if fits[1:] else "") if fits else ""
-        )
-        raise ProbeError(f"{name} {why}{hint}; nothing was written")
-    return slot
-
-
-# --- add ----------------------------------------------------------------------------------------------
-
-
-def parse_target(target: str) -> tuple[Path, str]:
-    path, sep, cls = target.rpartition(":")
-    if not sep or not path or not cls.isidentifier():
-        raise SpecError(f"'{target}' is not FILE.py:ClassName, e.g. my_modules/attention.py:MyAttention")
-    file = Path(path)
-    if not file.is_file():
-        raise SpecError(f"{path}: no such file")
-    return file, cls
-
-
 def probe_file(
     path: Path, cls: str, limits: Limits, catalog: Catalog, replacing: Path | None = None
 ) -> Observed:
@@ -636,352 +535,8 @@ def _observed(
     return observed
 
 
-@dataclass(frozen=True)
-class Provenance:
-    paper: str | None = None  # 'TITLE, VENUE YEAR'
-    code: str | None = None
-    license: str | None = None
-
-
-def paper_entry(text: str) -> dict[str, Any]:
-    match = re.fullmatch(r"\s*(.+?),\s*([^,]+?)\s+(\d{4})\s*", text)
-    if not match:
-        raise SpecError(
-            f"--paper '{text}': write it as 'TITLE, VENUE YEAR', e.g. 'Squeeze-and-Excitation Networks, CVPR 2018'"
-        )
-    return {"title": match.group(1), "venue": match.group(2), "year": int(match.group(3))}
-
-
-def make_raw_entry(
-    name: str,
-    slot: str,
-    observed: Observed,
-    provenance: Provenance,
-    source_name: str,
-    title: str,
-    origin_path: Path,
-) -> dict[str, Any]:
-    raw: dict[str, Any] = {"name": name, "slot": slot, "title": title}
-    if provenance.paper:
-        raw["paper"] = paper_entry(provenance.paper)
-        raw["code"] = provenance.code
-    else:
-        raw["reference_code"] = provenance.code
-    raw["license"] = provenance.license
-    raw["source"] = {"file": source_name, "classes": [observed.cls]}
-    raw["build"] = observed.build()
-    if observed.params:
-        raw["params"] = observed.param_entries()
-    raw["contract"] = observed.contract()
-    notes = [
-        f"Added with 'plugscaffold add {origin_path}:{observed.cls}'; contract inferred by probing; deployment not checked."
-    ]
-    if observed.params:
-        notes.append("Constraints were observed at the default hyper-parameters.")
-    if observed.residual:
-        notes.append("Its output adds the input back (a hidden residual).")
-    warnings = [e.detail for e in observed.effects if not e.blocking]
-    if warnings:
-        notes.append("Side effects: " + "; ".join(warnings) + ".")
-    raw["notes"] = " ".join(notes)
-    return raw
-
-
-def contract_diff(old: Entry, raw: Mapping[str, Any]) -> list[str]:
-    """What changed between the entry in the catalog and the new probe."""
-    c = old.contract
-    before = {"inputs": c.inputs, "channels": c.channels, "scale": c.scale, "layout": c.layout, "align": c.align,
-              "constraints": [x.check for x in c.constraints], "slot": old.slot, "build": old.build}  # fmt: skip
-    new = raw["contract"]
-    after = {"inputs": new["inputs"], "channels": new["channels"], "scale": new["scale"], "layout": new["layout"],
-             "align": new.get("align"), "constraints": [x["check"] for x in new.get("constraints", [])],
-             "slot": raw["slot"], "build": raw["build"]}  # fmt: skip
-    return [f"  {key}: {before[key]} -> {after[key]}" for key in before if before[key] != after[key]]
-
-
-def catalog_path(which: str) -> Path:
-    return user_catalog_paths()[which]
-
-
-def write_entry(catalog: Catalog, which: str, raw: dict[str, Any], source: str) -> Path:
-    """Write ``raw`` and its source into the ``which`` user catalog, validated first; all or nothing."""
-    from .files import commit, staging
-
-    path = catalog_path(which)
-    data = _read_user(path)
-    with staging(None) as check:
-        (check / "modules").mkdir()
-        (check / "modules" / raw["source"]["file"]).write_text(source, encoding="utf-8")
-        try:
-            _parse_entry(raw, f"{path}: entry '{raw['name']}'", catalog.slots, check / "modules")
-        except PlugscaffoldError as exc:
-            raise ProbeError(f"{exc}; nothing was written") from None
-    modules = [m for m in data["modules"] if m.get("name") != raw["name"]]
-    modules.append(raw)
-    data["modules"] = modules
-    text = _HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    path.parent.parent.mkdir(parents=True, exist_ok=True)
-    with staging(path.parent.parent) as stage:
-        commit(stage, path.parent, {path.name: text, f"modules/{raw['source']['file']}": source})
-    return path
-
-
-def remove_entry(catalog: Catalog, name: str) -> tuple[Entry, Path]:
-    """Take user module ``name`` (or SLOT/NAME) out of its catalog; built-ins cannot be removed."""
-    from .files import commit, staging
-
-    found = catalog.find(name)
-    users = [e for e in found if e.is_user]
-    if not users:
-        raise SpecError(
-            f"'{name}' is a built-in module; only modules added with 'plugscaffold add' can be removed"
-        )
-    if len(users) > 1:
-        raise SpecError(f"'{name}' names modules in slots {', '.join(e.slot for e in users)}; use SLOT/NAME")
-    entry = users[0]
-    path = catalog_path(entry.origin)
-    data = _read_user(path)
-    data["modules"] = [
-        m for m in data["modules"] if not (m.get("name") == entry.name and m.get("slot") == entry.slot)
-    ]
-    text = _HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    with staging(path.parent.parent) as stage:
-        commit(stage, path.parent, {path.name: text})
-    still = {m.get("source", {}).get("file") for m in data["modules"]}
-    if entry.source_file and entry.source_file not in still:
-        (entry.modules_dir / entry.source_file).unlink(missing_ok=True)
-    return entry, path
-
-
-_HEADER = (
-    "# plugscaffold user catalog: modules added with 'plugscaffold add' (validated like catalog.yaml;\n"
-    "# sources in modules/). Edit with 'plugscaffold add' and 'plugscaffold remove'.\n"
-)
-
-
-def _read_user(path: Path) -> dict[str, Any]:
-    from .catalog import _read
-
-    if not path.is_file():
-        return {"version": "1", "modules": []}
-    data = _read(path)
-    if not isinstance(data, dict) or not isinstance(data.get("modules"), list):
-        raise ProbeError(f"{path}: not a user catalog (no 'modules' list); fix or remove it")
-    return data
-
-
 def describe_limits(limits: Limits) -> str:
     return (
         f"in a subprocess: {limits.timeout:g} s limit, {limits.call_timeout:g} s per call, "
         f"{limits.memory_mb} MiB memory cap, no network"
     )
-
-
-# --- add --check --------------------------------------------------------------------------------------
-
-
-def _literal(value: Any) -> str:
-    from .plan import literal
-
-    return literal(value)
-
-
-def check_job(entry: Entry, folder: Path) -> dict[str, Any]:
-    """A worker job probing ``entry`` as the catalog declares it (its build, at small widths)."""
-    sources, imports = inline.collect(entry.classes) if entry.classes else ([], [])
-    base = ["import math", "import torch", "import torch.nn as nn", "import torch.nn.functional as F"]
-    text = "\n".join(inline.sort_imports([*imports, *base]) + ["", ""] + sources) + "\n"
-    file = folder / f"{entry.slot}_{entry.name}.py"
-    file.write_text(text, encoding="utf-8")
-    params = {k: _literal(p.default) for k, p in entry.params.items()}
-    build = entry.build.format(
-        **params, in_channels="{in_channels}", out_channels="{out_channels}", skip_channels="{skip_channels}"
-    )
-    defaults = {k: p.default for k, p in entry.params.items()}
-    base_width = next((w for w in (32, 64, 128, 16) if _allowed(entry, defaults, w, w, w)), 32)
-    side = 16
-    if entry.contract.min_size:
-        env = {**defaults, "in_channels": base_width, "out_channels": base_width, "skip_channels": base_width}
-        side = max(side, int(expr.evaluate(entry.contract.min_size.size, env)))
-    side = -(-side // 8) * 8
-    trials = [[w, w, w] for w in (8, 16, 32, 64)] + [[32, 48, 32], [48, 32, 48], [32, 32, 16]]
-    return {
-        "file": str(file), "class": entry.classes[0] if entry.classes else "Module", "build": build,
-        "inputs": entry.contract.inputs, "layout": "NCHW", "widths": trials, "base_width": base_width,
-        "base_sizes": [[side, side]], "sizes": [[side, side], [2 * side, 2 * side], [side, side + 8]],
-    }  # fmt: skip
-
-
-def _allowed(entry: Entry, params: Mapping[str, Any], c: int, d: int, s: int) -> bool:
-    env = {**params, "in_channels": c, "out_channels": d, "skip_channels": s}
-    return all(expr.evaluate(x.check, env) for x in entry.contract.constraints)
-
-
-def compare(entry: Entry, record: Mapping[str, Any], limits: Limits) -> list[str]:
-    """How ``entry``'s declared contract and the probe disagree ([] when they agree)."""
-    stop = record.get("stop")
-    if stop:
-        return [
-            _stop_message(stop, entry.classes[0] if entry.classes else entry.name, entry.build, limits, "")
-        ]
-    problems = []
-    c = entry.contract
-    defaults = {k: p.default for k, p in entry.params.items()}
-    observed_scale = _scale(record)
-    if observed_scale != c.scale:
-        problems.append(f"scale: declared {c.scale}, observed {observed_scale}")
-    for t in record["widths"]:
-        allowed = _allowed(entry, defaults, t["in"], t["out_arg"], t["skip"])
-        at = f"in={t['in']}, out={t['out_arg']}" + (f", skip={t['skip']}" if c.inputs == 2 else "")
-        if c.align == "equal" and t["skip"] != t["in"]:
-            continue  # the plan inserts a projection before such a module
-        if not t["ok"]:
-            if allowed:
-                problems.append(f"fails at {at}, which the contract allows: {t['error'][:160]}")
-            continue
-        env = {**defaults, "in_channels": t["in"], "out_channels": t["out_arg"], "skip_channels": t["skip"]}
-        declared = expr.evaluate(c.channels, env)
-        got = _channels_of(t["out"], "NCHW")
-        if got != declared:
-            problems.append(f"channels at {at}: declared {c.channels} = {declared}, observed {got}")
-    for t in record["sizes"]:
-        if not t["ok"]:
-            problems.append(
-                f"fails at {t['size'][0]}x{t['size'][1]} (at least the declared minimum size): {t['error'][:160]}"
-            )
-    blocking = [e for e in map(_runtime_effect, record.get("effects", [])) if e.blocking or e.kind == "print"]
-    problems += [f"side effect: {e.detail}" for e in blocking]
-    return problems
-
-
-def check_entries(entries: list[Entry], limits: Limits) -> dict[str, list[str]]:
-    """Probe every entry in one worker; the disagreements per entry key."""
-    with tempfile.TemporaryDirectory(prefix="plugscaffold-check-") as tmp:
-        jobs = [check_job(e, Path(tmp)) for e in entries]
-        result = run_worker(jobs, limits)
-    return {e.key: compare(e, r, limits) for e, r in zip(entries, result["jobs"])}
-
-
-def origin_label(entry: Entry) -> str:
-    """'built-in', or 'user module (project catalog)' / 'user module (per-user catalog)'."""
-    if entry.origin == BUILT_IN:
-        return BUILT_IN
-    return f"user module ({'project' if entry.origin == 'project' else 'per-user'} catalog)"
-
-
-# --- the commands -------------------------------------------------------------------------------------
-
-
-def add_module(args: Any, catalog: Catalog, ask: Any = input) -> int:
-    """``plugscaffold add FILE.py:CLASS``: probe, show, confirm, write (see the module docstring)."""
-    if not args.target:
-        raise SpecError("add needs FILE.py:CLASS (the class to add), or --check NAME")
-    path, cls = parse_target(args.target)
-    name = args.name or cls.lower()
-    if not name.isidentifier() or name != name.lower():
-        raise SpecError(f"--name {name}: a catalog name is a lowercase identifier, e.g. {cls.lower()}")
-    taken = [e for e in catalog.entries.values() if name in (e.name, *e.aliases)]
-    builtin = [e for e in taken if not e.is_user]
-    if builtin:
-        raise SpecError(
-            f"the name '{name}' is taken by the built-in {builtin[0].slot} module '{builtin[0].name}'; "
-            "choose another with --name; nothing was written"
-        )
-    old = taken[0] if taken else None
-    if args.slot is not None and args.slot not in catalog.slots:
-        raise SpecError(
-            f"--slot {args.slot}: unknown slot{did_you_mean(args.slot, catalog.slots)}; "
-            f"slots: {', '.join(catalog.slots)}"
-        )
-    limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=min(10.0, args.timeout / 4))
-    print(
-        f"Probing      {path}:{cls}: this runs the file's code ({describe_limits(limits)})", file=sys.stderr
-    )
-    replacing = old.modules_dir / old.source_file if old and old.source_file else None
-    observed = probe_file(path, cls, limits, catalog, replacing=replacing)
-    slot = fit_slot(catalog, observed, args.slot)
-    blocking = [e for e in observed.effects if e.blocking]
-    if blocking:
-        raise ProbeError(
-            f"{cls} {blocking[0].detail} ({blocking[0].where}): a standalone model.py must not; "
-            "fix the file and add it again; nothing was written"
-        )
-    print(f"Contract of {cls} ({path}), as observed:")
-    print("\n".join(observed.lines()))
-    print(f"  {'slot':<16}  {slot} ({catalog.slots[slot].help})")
-    interactive = sys.stdin.isatty()
-    provenance = Provenance(
-        paper=args.paper,
-        code=args.code
-        or _asked(ask, interactive, "code URL (https://...) the file comes from", "--code URL"),
-        license=args.license
-        or _asked(ask, interactive, "licence of that code (e.g. MIT, 'not stated')", "--license"),
-    )
-    if license_kind(provenance.license or "") is None:
-        raise SpecError(
-            f"--license '{provenance.license}' is not a licence plugscaffold knows; start it with e.g. MIT, "
-            "Apache-2.0, BSD-3-Clause, GPL-3.0, CC BY-NC 4.0 or 'not stated'"
-        )
-    text = path.read_text(encoding="utf-8")
-    title = args.title or _docstring_title(text, cls) or f"{cls} (from {path.name})"
-    raw = make_raw_entry(name, slot, observed, provenance, f"{name}.py", title, path)
-    if old is not None:
-        changes = contract_diff(old, raw)
-        print(f"Changes from the catalog's {old.slot} {old.name}:" if changes else "Contract unchanged.")
-        for line in changes:
-            print(line)
-    if not args.yes:
-        if not interactive:
-            raise SpecError(
-                "not confirmed: run it in a terminal to answer, or add --yes; nothing was written"
-            )
-        if ask(f"Add {name} to the {slot} slot? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("Nothing was written.")
-            return 1
-    which = old.origin if old is not None else ("project" if args.project else "user")
-    written = write_entry(catalog, which, raw, text)
-    verb = "Updated" if old is not None else "Added"
-    print(f"{verb:<12} {slot} {name} in {written}; use it with 'plugscaffold new PROJECT --{slot} {name}'")
-    if old is not None:
-        print(
-            "Nothing was regenerated: 'plugscaffold update DIR --upgrade-modules' brings the change into a project"
-        )
-    return 0
-
-
-def _asked(ask: Any, interactive: bool, question: str, flag: str) -> str:
-    if not interactive:
-        raise SpecError(f"give {flag} (provenance is recorded for every module); nothing was written")
-    return str(ask(f"{question}: ")).strip()
-
-
-def _docstring_title(text: str, cls: str) -> str:
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.ClassDef) and node.name == cls:
-            doc = ast.get_docstring(node) or ""
-            return doc.strip().splitlines()[0].rstrip(".") if doc.strip() else ""
-    return ""
-
-
-def check_modules(args: Any, catalog: Catalog) -> int:
-    """``plugscaffold add --check NAME|all``: exit 1 where declared and observed contracts disagree."""
-    entries = list(catalog.entries.values()) if args.check == "all" else catalog.find(args.check)
-    limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=min(10.0, args.timeout / 4))
-    print(f"Probing      {len(entries)} module(s) ({describe_limits(limits)})", file=sys.stderr)
-    results = check_entries(entries, limits)
-    bad = 0
-    for key, problems in results.items():
-        if problems:
-            bad += 1
-            print(f"{key}: declared contract and behaviour disagree: {problems[0]}")
-            for problem in problems[1:3]:
-                print(f"    {problem}")
-        else:
-            print(f"{key}: ok")
-    if bad:
-        print(
-            f"plugscaffold: error: {bad} of {len(entries)} module(s) disagree with their contract",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
