@@ -295,6 +295,11 @@ def test_add_then_new_list_show_remove(home, run_cli):
     assert "class ResidualAttention(nn.Module):" in model and "ResidualAttention(n=8, kernel_size=5)" in model
     assert "attn resatt (user module): ResidualAttention" in model and "licence: MIT" in model
     assert "import plugscaffold" not in model
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "F", "model.py"],
+        cwd=work / "net", capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout
     proc = subprocess.run(
         [sys.executable, "-I", "-c", STANDALONE],
         cwd=work / "net",
