@@ -221,7 +221,7 @@ def add_ablate_parser(sub: argparse._SubParsersAction, catalog: Catalog) -> None
         "ablate",
         help="an ablation study: every variant generated, checked, measured (and trained), tabulated",
         description="Generate every variant of a study (a YAML file, or factors given here), check and measure "
-        "each in one torch process (parameters, FlopCounterMode FLOPs, activation memory, CPU latency), "
+        "each in one torch process (parameters, FLOPs as FlopCounterMode counts, activation memory, CPU latency), "
         "optionally train each fairly, and write a manifest, CSV, Markdown and LaTeX tables and plots. "
         "Rerun the same command to resume.",
         epilog=ABLATE_EXAMPLES,

@@ -148,7 +148,11 @@ def test_grid_2x2x2_measures_every_folder_exactly(run_cli, tmp_path):
     study = write_study(
         tmp_path / "grid.yaml",
         baseline=SMALL,
-        factors={"down": ["maxpool", "hwd"], "up": ["convtranspose", "dysample"], "conv": ["conv", "dsconv"]},
+        factors={
+            "down": ["maxpool", "hwd"],
+            "up": ["convtranspose", "dysample"],
+            "attn": ["none", "mhsa@bottleneck"],
+        },
         check=CHECK,
         measure={"repeats": 2, "warmup": 1},
     )
@@ -156,7 +160,7 @@ def test_grid_2x2x2_measures_every_folder_exactly(run_cli, tmp_path):
     assert result.code == 0, result.err
     out = tmp_path / "study"
     folders = sorted(p.name for p in (out / "variants").iterdir())
-    assert len(folders) == 8 and "down-hwd__up-dysample__conv-dsconv" in folders
+    assert len(folders) == 8 and "down-hwd__up-dysample__attn-mhsa.at.bottleneck" in folders
     table, record = rows_of(out), manifest(out)
     assert record["spec_hash"] and record["torch"] == torch.__version__ and record["plugscaffold"]
     for name in folders:
@@ -171,9 +175,8 @@ def test_grid_2x2x2_measures_every_folder_exactly(run_cli, tmp_path):
         assert int(row["activation_bytes"]) > 0 and float(row["latency_ms"]) > 0
         assert f"| {name} |" in (out / "results.md").read_text()
     base = table["baseline"]
-    assert int(table["conv-dsconv"]["d_parameters"]) == int(table["conv-dsconv"]["parameters"]) - int(
-        base["parameters"]
-    )
+    mhsa = table["attn-mhsa.at.bottleneck"]
+    assert int(mhsa["d_parameters"]) == int(mhsa["parameters"]) - int(base["parameters"]) > 0
     tex = (out / "results.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and tex.count(r" \\") == 9
     assert (out / "params_flops.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,8 +6,11 @@ from the file next to the package, so the check is the one ``new`` runs) plus th
 settings. Besides the check it measures, on the CPU:
 
 - ``parameters``: the model's parameter count;
-- ``flops``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass at the check's
-  batch and size (2 FLOPs per multiply-add; matrix products of attention included);
+- ``flops``: the check's count of its forward pass, at the check's batch and size: torch's own
+  per-operator formulas (``torch.utils.flop_counter``) dispatched exactly as ``FlopCounterMode``
+  dispatches them (see ``_smoke_worker.flop_counter``; 2 FLOPs per multiply-add, the matrix
+  products of attention included), without FlopCounterMode's first-use import of torch._dynamo
+  (about 4 s); tests/test_ablate.py compares every variant with FlopCounterMode itself;
 - ``activation_bytes``: the bytes of the tensors autograd saves for backward during one training
   forward pass (``torch.autograd.graph.saved_tensors_hooks``, each storage counted once): the
   activations a training step holds at its peak, without parameters, gradients, optimizer state
@@ -34,7 +37,8 @@ _spec.loader.exec_module(smoke)
 
 
 def activation_bytes(model, x):
-    """Bytes autograd saves for backward in one forward pass (distinct storages)."""
+    """The bytes autograd saves for backward in one training forward pass (distinct storages,
+    parameters and the input left out)."""
     import torch
 
     seen = {}
@@ -47,19 +51,16 @@ def activation_bytes(model, x):
             pass
         return tensor
 
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    skip = {p.untyped_storage().data_ptr() for p in model.parameters()} | {x.untyped_storage().data_ptr()}
     model.train()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         out = model(x)
     del out
-    return sum(
-        size for ptr, size in seen.items() if ptr not in params and ptr != x.untyped_storage().data_ptr()
-    )
+    return sum(size for ptr, size in seen.items() if ptr not in skip)
 
 
 def measure(request):
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     result = smoke.check(request)  # the check of `new`: forward, backward, shapes, finite
     if not result["ok"]:
@@ -71,8 +72,6 @@ def measure(request):
         model = smoke.load(request["path"], request["class_name"])()
         shape = (request["batch"], request["in_channels"], request["height"], request["width"])
         x = torch.randn(shape)
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
         memory = activation_bytes(model, x)
         model.eval()
         times = []
@@ -84,7 +83,7 @@ def measure(request):
                     times.append(time.perf_counter() - started)
         result["measure"] = {
             "parameters": sum(p.numel() for p in model.parameters()),
-            "flops": int(counter.get_total_flops()),
+            "flops": result["forward_flops"],
             "activation_bytes": int(memory),
             "latency_ms": statistics.median(times) * 1000,
             "latency_spread_ms": (max(times) - min(times)) * 1000,
@@ -100,7 +99,6 @@ def main():
         smoke.die_with_parent(int(sys.argv[1]))
     smoke.warm_up()
     import torch
-    from torch.utils.flop_counter import FlopCounterMode  # noqa: F401  (its first import is slow)
 
     print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:

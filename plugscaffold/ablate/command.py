@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser, catalog: Catalog) -> None:
     measure.add_argument("--batch", type=int, metavar="N", help="batch of the check (default: 2)")
     measure.add_argument("--timeout", type=float, metavar="S", help="seconds per variant (default: 600)")
     measure.add_argument("--threads", type=int, metavar="N", help="CPU threads of the latency (default: 1)")
-    measure.add_argument("--repeats", type=int, metavar="N", help="timed forward passes (default: 10)")
+    measure.add_argument("--repeats", type=int, metavar="N", help="timed forward passes (default: 5)")
     train = parser.add_argument_group("training (--train)")
     train.add_argument(
         "--train", action="store_true", help="write each variant's training project and train it"

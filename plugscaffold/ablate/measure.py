@@ -36,7 +36,8 @@ class MeasureWorker:
         self.torch_version = ""
         self.errors = tempfile.TemporaryFile(mode="w+")
 
-    def _start(self, timeout: float) -> None:
+    def spawn(self) -> None:
+        """Start the process; it imports torch while this one generates the first variant."""
         self.proc = subprocess.Popen(
             [sys.executable, str(WORKER), str(os.getpid())],
             stdin=subprocess.PIPE,
@@ -44,7 +45,7 @@ class MeasureWorker:
             stderr=self.errors,
             text=True,
         )
-        self.torch_version = self._read(timeout, "starting")["torch"]
+        self.torch_version = ""
 
     def _read(self, timeout: float, what: str) -> dict:
         assert self.proc is not None and self.proc.stdout is not None
@@ -63,7 +64,9 @@ class MeasureWorker:
 
     def request(self, request: dict, timeout: float) -> dict:
         if self.proc is None or self.proc.poll() is not None:
-            self._start(timeout)
+            self.spawn()
+        if not self.torch_version:
+            self.torch_version = self._read(timeout, "starting")["torch"]
         assert self.proc is not None and self.proc.stdin is not None
         self.errors.seek(0)
         self.errors.truncate()

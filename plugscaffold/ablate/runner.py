@@ -144,6 +144,8 @@ class Run:
             progress.show(self.rows, self.study.name, "every variant is measured already")
         (self.out / "variants").mkdir(exist_ok=True)
         with MeasureWorker() as worker:
+            if pending:
+                worker.spawn()
             for variant in pending:
                 row = self.rows[variant.name]
                 for key in ("figures", "reason", "timings", "train", "extra"):

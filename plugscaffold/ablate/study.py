@@ -10,7 +10,7 @@ A study file (YAML, read through :func:`plugscaffold.yamlfile.read_yaml`) looks 
       attn: [none, se@enc, [se+cbam^@enc, se/cbam@dec]]   # a level may place several
     design: grid                            # grid | oat | rows
     check: {size: 64, batch: 2}
-    measure: {threads: 1, repeats: 10, warmup: 3}
+    measure: {threads: 1, repeats: 5, warmup: 1}
     train: {epochs: 2, steps_per_epoch: 20, seeds: 3}
 
 Every option is validated by :func:`plugscaffold.spec.make_spec`, the function ``new`` uses,
@@ -35,7 +35,7 @@ from ..spec import PLACED_SLOT, check_project_name, make_spec
 KEYS = ("name", "baseline", "factors", "design", "rows", "check", "measure", "train", "slurm")
 DESIGNS = {"grid": "grid", "full": "grid", "oat": "oat", "one-at-a-time": "oat", "rows": "rows"}
 CHECK_KEYS = {"size": None, "batch": 2, "timeout": 600.0}
-MEASURE_KEYS = {"threads": 1, "repeats": 10, "warmup": 3}
+MEASURE_KEYS = {"threads": 1, "repeats": 5, "warmup": 1}
 TRAIN_KEYS = {
     "epochs": 2, "steps_per_epoch": 10, "batch_size": 4, "val_samples": 16, "lr": 1e-3, "seeds": 1,
     "metric": "dice", "data": None,

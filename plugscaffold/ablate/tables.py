@@ -97,8 +97,8 @@ def markdown(run) -> str:
     text = [
         f"# Ablation study: {run.study.name}",
         "",
-        f"Design: {run.study.design}; check input batch {settings['batch']}, {size}; FLOPs by FlopCounterMode "
-        f"(forward); activation memory = bytes saved for backward in one training forward; latency = "
+        f"Design: {run.study.design}; check input batch {settings['batch']}, {size}; FLOPs of the forward pass "
+        f"as FlopCounterMode counts them; activation memory = bytes saved for backward in one training forward; latency = "
         f"median CPU forward ({threads} thread{'s' if threads != 1 else ''}, {run.study.measure['repeats']} runs "
         f"after {run.study.measure['warmup']} warm-up). Δ against `{run.study.reference}`.",
         "",
@@ -169,7 +169,7 @@ def plots(run) -> list[str]:
                 axes.errorbar(r["flops"], r[key], yerr=r["metric_spread"], color="gray", zorder=2)
             axes.annotate(r["variant"] + (" (baseline)" if baseline else ""), (r["flops"], r[key]), fontsize=7,
                           xytext=(4, 4), textcoords="offset points")  # fmt: skip
-        axes.set_xlabel("FLOPs (forward, FlopCounterMode)")
+        axes.set_xlabel("FLOPs (forward pass, as FlopCounterMode counts)")
         axes.set_ylabel(label)
         axes.set_title(run.study.name)
         axes.grid(alpha=0.3)
