@@ -8,6 +8,7 @@ for the whole suite, and the tests here at their own.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -372,6 +373,32 @@ def test_readd_a_changed_file_shows_the_contract_diff_and_regenerates_nothing(ho
     assert upgraded.code == 0, upgraded.err
     assert "Upgraded     attn/gateattention" in upgraded.out
     assert "groups=4" in (work / "net" / "model.py").read_text()
+
+
+@pytest.mark.slow
+def test_provenance_and_confirmation_are_asked_in_a_terminal(home, monkeypatch, builtin, capsys):
+    config, work = home
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    questions, answers = [], iter([CODE, "Apache-2.0", "y"])
+
+    def ask(question):
+        questions.append(question)
+        return next(answers)
+
+    args = argparse.Namespace(
+        target=f"{CORPUS / 'pixel_up.py'}:PixelUp", name=None, slot=None, title=None, paper=None, code=None,
+        license=None, project=False, yes=False, timeout=120.0, memory=4096,
+    )  # fmt: skip
+    assert probe.add_module(args, builtin, ask=ask) == 0
+    assert questions == [
+        "code URL (https://...) the file comes from: ",
+        "licence of that code (e.g. MIT, 'not stated'): ",
+        "Add pixelup to the up slot? [y/N] ",
+    ]
+    entry = yaml.safe_load((config / "catalog.yaml").read_text())["modules"][0]
+    assert (entry["reference_code"], entry["license"], entry["slot"]) == (CODE, "Apache-2.0", "up")
+    assert "Contract of PixelUp" in capsys.readouterr().out
 
 
 def test_refusals_are_one_line_and_write_nothing(home, run_cli, tmp_path):

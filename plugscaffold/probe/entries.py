@@ -79,11 +79,13 @@ def contract_diff(old: Entry, raw: Mapping[str, Any]) -> list[str]:
     """What changed between the entry in the catalog and the new probe."""
     c = old.contract
     before = {"inputs": c.inputs, "channels": c.channels, "scale": c.scale, "layout": c.layout, "align": c.align,
-              "constraints": [x.check for x in c.constraints], "slot": old.slot, "build": old.build}  # fmt: skip
+              "constraints": [x.check for x in c.constraints], "slot": old.slot, "build": old.build,
+              "params": {k: p.default for k, p in old.params.items()}}  # fmt: skip
     new = raw["contract"]
     after = {"inputs": new["inputs"], "channels": new["channels"], "scale": new["scale"], "layout": new["layout"],
              "align": new.get("align"), "constraints": [x["check"] for x in new.get("constraints", [])],
-             "slot": raw["slot"], "build": raw["build"]}  # fmt: skip
+             "slot": raw["slot"], "build": raw["build"],
+             "params": {k: p["default"] for k, p in raw.get("params", {}).items()}}  # fmt: skip
     return [f"  {key}: {before[key]} -> {after[key]}" for key in before if before[key] != after[key]]
 
 
