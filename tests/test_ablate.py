@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, load_source
+from conftest import load_source
 from plugscaffold.ablate.command import split_levels
 from plugscaffold.ablate.study import StudyError, parse_study, read_study
 
@@ -310,3 +310,42 @@ def test_train_two_variants_two_seeds_fills_the_metric_columns(run_cli, tmp_path
     assert (out / "metric_flops.png").exists()
     again = run_cli("ablate", str(study), "--out", "s", "--train", cwd=tmp_path)  # nothing left to do
     assert again.code == 0 and "seed" not in again.err.replace("seeds", "")
+
+
+@pytest.mark.slow
+def test_slurm_launcher_through_submitit_local_executor_survives_a_cancelled_task(catalog, tmp_path):
+    """The launcher's submitit path on submitit's local executor (the real-cluster test is not
+    done): the array runs, one cancelled task is reported failed, and a rerun trains only it."""
+    pytest.importorskip("submitit")
+    from plugscaffold.ablate.runner import Run, run_study
+    from plugscaffold.ablate.slurm import submit_and_wait
+    from plugscaffold.ablate.train import collect, pending_tasks
+
+    data = {
+        "baseline": SMALL, "factors": {"down": ["maxpool", "hwd"]}, "check": CHECK,
+        "measure": {"repeats": 1, "warmup": 0},
+        "train": {"epochs": 1, "steps_per_epoch": 1, "batch_size": 2, "val_samples": 2, "seeds": 1},
+        "slurm": {"cluster": "local", "time": 5, "cpus": 1},
+    }  # fmt: skip
+    out = tmp_path / "s"
+    run = Run(parse_study(data, catalog), out, catalog, train=True)
+    run.measure_all()
+    tasks = pending_tasks(run)
+    assert [(t["variant"], t["seed"]) for t in tasks] == [("baseline", 0), ("down-hwd", 0)]
+    submit_and_wait(run, tasks, run.study.slurm, on_submitted=lambda jobs: jobs[1].cancel())
+    collect(run)
+    run.save()
+    rows = manifest(out)["variants"]
+    assert rows["baseline"]["train"]["n"] == 1 and rows["baseline"]["train"]["mean"] is not None
+    assert rows["down-hwd"]["train"]["failed"] == ["0"]
+    assert "SLURM job" in rows["down-hwd"]["train"]["seeds"]["0"]["reason"]
+    assert len(manifest(out)["slurm"]["jobs"]) == 2
+    script = (out / "slurm" / "sbatch.sh").read_text()
+    assert "#SBATCH --array=0-1" in script and "-m plugscaffold.ablate.train" in script
+    baseline_result = (out / "variants" / "baseline" / "runs" / "seed0" / "result.json").stat().st_mtime_ns
+    again = run_study(parse_study(data, catalog), out, catalog, train=True, launcher="slurm")
+    assert again.rows["down-hwd"]["train"]["n"] == 1 and not again.rows["down-hwd"]["train"]["failed"]
+    assert (
+        out / "variants" / "baseline" / "runs" / "seed0" / "result.json"
+    ).stat().st_mtime_ns == baseline_result
+    assert "#SBATCH --array=0-0" in (out / "slurm" / "sbatch.sh").read_text()  # only the rerun task

@@ -40,7 +40,8 @@ TRAIN_KEYS = {
     "epochs": 2, "steps_per_epoch": 10, "batch_size": 4, "val_samples": 16, "lr": 1e-3, "seeds": 1,
     "metric": "dice", "data": None,
 }  # fmt: skip
-SLURM_KEYS = {"partition": None, "time": 60, "gpus": 0, "cpus": 2, "mem_gb": None}
+#: cluster: None (SLURM), or submitit's "local" / "debug" executors (this machine; for trying a study out)
+SLURM_KEYS = {"partition": None, "time": 60, "gpus": 0, "cpus": 2, "mem_gb": None, "cluster": None}
 METRICS = ("dice", "iou")
 #: The study's default check size: one size for every variant, so that their figures compare.
 DEFAULT_SIZE = 64
@@ -297,7 +298,13 @@ def validate_settings(key: str, settings: dict, error) -> dict:
         default = {"check": CHECK_KEYS, "measure": MEASURE_KEYS, "train": TRAIN_KEYS, "slurm": SLURM_KEYS}[
             key
         ][name]
-        if value is None or name in ("metric", "data", "partition") or (key == "check" and name == "size"):
+        if name == "cluster" and value not in (None, "slurm", "local", "debug"):
+            raise error(f"slurm: cluster must be slurm, local or debug, got {shorten(value)}")
+        if (
+            value is None
+            or name in ("metric", "data", "partition", "cluster")
+            or (key == "check" and name == "size")
+        ):
             continue
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         least = 0 if (key, name) in (("slurm", "gpus"), ("measure", "warmup")) else 1
