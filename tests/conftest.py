@@ -27,6 +27,15 @@ from plugscaffold.catalog import load_catalog
 REPO = Path(__file__).resolve().parent.parent
 
 
+#: True in the quick run (-m "not slow"); tests with a count to choose take the smaller one.
+QUICK = False
+
+
+def pytest_configure(config):
+    global QUICK
+    QUICK = "not slow" in (config.getoption("markexpr", "") or "")
+
+
 @pytest.fixture(scope="session")
 def catalog():
     return load_catalog()

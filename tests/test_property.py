@@ -3,6 +3,7 @@ with a one-line error naming the conflict. Never a traceback, never a model fail
 
 from __future__ import annotations
 
+import conftest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -62,7 +63,7 @@ def options(draw):
 
 
 @settings(
-    max_examples=40,
+    max_examples=10 if conftest.QUICK else 40,  # the quick run (-m "not slow") draws 10
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
