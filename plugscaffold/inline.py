@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -194,7 +195,9 @@ def _import_bindings(tree: ast.Module) -> dict[str, str]:
 
 
 def collect(names: Iterable[str], provided: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """Sources (leaf first) and import lines for ``names``.
+    """Sources and import lines for ``names``, in reading order: ``names`` in the order
+    given, each after the definitions it uses, which come in the order its code first
+    mentions them (DoubleConv's hooks as conv, norm, act), each once.
 
     ``provided`` maps names to replacement sources (hooks generated from the Plan):
     those are emitted instead of the module files' defaults, and their own
@@ -208,21 +211,142 @@ def collect(names: Iterable[str], provided: Mapping[str, str] | None = None) -> 
     def visit(name: str, trail: tuple[str, ...]) -> None:
         if name in order or name in trail:
             return
-        if name not in defs:
+        if name not in defs and name not in provided:
             raise KeyError(f"no plug-in source defines '{name}'")
-        uses, bound = defs[name].uses, defs[name].bindings
+        uses, bound, source = (
+            (defs[name].uses, defs[name].bindings, defs[name].source)
+            if name in defs
+            else (frozenset(), {}, "")
+        )
         if name in provided:
-            uses = frozenset(n.id for n in ast.walk(ast.parse(provided[name])) if isinstance(n, ast.Name))
-        for dep in sorted(uses):
-            if dep != name and (dep in defs or dep in provided):
-                visit(dep, trail + (name,))
+            source = provided[name]
+            uses = frozenset(n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name))
+        deps = [dep for dep in uses if dep != name and (dep in defs or dep in provided)]
+        for dep in sorted(deps, key=lambda dep: (_first_use(source, dep), dep)):
+            visit(dep, trail + (name,))
         imports.update(line for n, line in bound.items() if n in uses)
         order.append(name)
 
     for name in names:
         visit(name, ())
-    sources = [provided[n] if n in provided else defs[n].source for n in order]
+    sources = [fit_width(provided[n] if n in provided else defs[n].source) for n in order]
     return sources, sort_imports(imports)
+
+
+#: The line length of emitted code (black's default), which comments and docstrings keep too.
+WIDTH = 88
+
+
+def fit_width(source: str, width: int = WIDTH) -> str:
+    """``source`` with comments and docstrings that run past ``width`` columns re-wrapped.
+
+    The module files are written at the package's line length; emitted code is read at
+    black's. black wraps code but never comments or docstrings, so this does, before black
+    runs: a long trailing comment moves above its line, a block of full-line comments and
+    a paragraph of a docstring with a long line are re-filled (at their own indentation).
+    """
+    lines = source.splitlines(keepends=True)
+    if all(len(line.rstrip("\n")) <= width for line in lines):
+        return source
+    edits: list[tuple[int, int, list[str]]] = []  # (first line, end line, replacement), 0-based
+    for first, end, indent in _docstrings(source):
+        if any(len(line.rstrip("\n")) > width for line in lines[first:end]):
+            edits.append((first, end, _refill_docstring(lines[first:end], indent, width)))
+    taken = {i for first, end, _ in edits for i in range(first, end)}
+    for row, col, text in _comments(source):
+        if row in taken or len(lines[row].rstrip("\n")) <= width:
+            continue
+        line = lines[row]
+        if line[:col].strip():  # a trailing comment: on its own line above, at the line's indent
+            indent = len(line) - len(line.lstrip())
+            code = line[:col].rstrip() + "\n"
+            edits.append((row, row + 1, _fill_comment(text, indent, width) + [code]))
+        else:
+            edits.append((row, row + 1, _fill_comment(text, col, width)))
+        taken.add(row)
+    for first, end, replacement in sorted(edits, reverse=True):
+        lines[first:end] = replacement
+    return "".join(lines)
+
+
+def _docstrings(source: str) -> list[tuple[int, int, int]]:
+    """(first line, end line, indent) of every docstring in ``source``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            doc = node.body[0]
+            if (
+                isinstance(doc, ast.Expr)
+                and isinstance(doc.value, ast.Constant)
+                and isinstance(doc.value.value, str)
+            ):
+                found.append((doc.lineno - 1, doc.end_lineno, doc.col_offset))
+    return found
+
+
+def _comments(source: str) -> list[tuple[int, int, str]]:
+    """(line, column, text after '#') of every comment in ``source``."""
+    import io
+    import tokenize
+
+    return [
+        (tok.start[0] - 1, tok.start[1], tok.string[1:].strip())
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    ]
+
+
+def _fill_comment(text: str, indent: int, width: int) -> list[str]:
+    import textwrap
+
+    prefix = " " * indent + "# "
+    wrapped = textwrap.wrap(text, width - len(prefix), break_long_words=False, break_on_hyphens=False)
+    return [prefix + part + "\n" for part in wrapped or [""]]
+
+
+def _refill_docstring(lines: list[str], indent: int, width: int) -> list[str]:
+    """A docstring's lines with each paragraph that has a long line re-filled; a one-line
+    docstring that is too long becomes a paragraph with the closing quotes on their own line."""
+    import textwrap
+
+    pad = " " * indent
+    text = "".join(lines).strip()
+    quote = text[:3]
+    body = text[3:-3]
+    paragraphs = body.split("\n\n")
+    out: list[str] = []
+    for number, paragraph in enumerate(paragraphs):
+        rows = paragraph.split("\n")
+        first = pad + quote if number == 0 else pad
+        own = [rows[0].strip()] + [row.strip() for row in rows[1:]]
+        closing = 3 if number == len(paragraphs) - 1 else 0  # the last row carries the quotes
+        lengths = [len(first + rows[0].strip())] + [len(pad + row.strip()) for row in rows[1:]]
+        long = max(lengths[:-1] + [lengths[-1] + closing]) > width
+        if long and not any(row.lstrip().startswith(("-", "*", ">>>")) for row in rows):
+            filled = textwrap.wrap(  # 3 columns to spare: black counts no quotes on one line
+                " ".join(own),
+                width - 3,
+                initial_indent=first,
+                subsequent_indent=pad,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        else:
+            filled = [first + rows[0].strip()] + [
+                pad + row.strip() if row.strip() else "" for row in rows[1:]
+            ]
+        out += filled + ([""] if number < len(paragraphs) - 1 else [])
+    if len(out) > 1 or len(out[-1]) + 3 > width:
+        out.append(pad + quote)
+    else:
+        out[-1] += quote
+    return [row.rstrip() + "\n" for row in out]
+
+
+def _first_use(source: str, name: str) -> int:
+    """Where ``name`` first appears as a word in ``source`` (its reading order)."""
+    found = re.search(rf"(?<![\w.]){re.escape(name)}\b", source)
+    return found.start() if found else len(source)
 
 
 def sort_imports(lines: Iterable[str]) -> list[str]:

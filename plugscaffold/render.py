@@ -11,12 +11,13 @@ together are byte for byte what black makes of the whole file (tested over every
 from __future__ import annotations
 
 import re
+import textwrap
 from functools import lru_cache
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from . import __version__, cache, inline
+from . import __version__, cache, inline, layout
 from .catalog import Catalog, Entry
 from .plan import Hook, Plan, chosen_plugins
 from .resources import TEMPLATES_DIR
@@ -54,9 +55,45 @@ def unformatted(plan: Plan, catalog: Catalog) -> str:
 
 
 def _fill(text: str, fills: dict[str, str]) -> str:
+    """The project's name and command in place of their tokens, then the header docstring's
+    long lines wrapped (black leaves docstring text as it is, so this comes after it)."""
     for token, value in fills.items():
         text = text.replace(token, value)
-    return text
+    return wrap_header(text)
+
+
+def wrap_header(text: str, width: int = inline.WIDTH) -> str:
+    """``text`` with the lines of its module docstring wrapped at ``width`` columns: the
+    regenerate command continues shell-style (`` \\``), other lines at their indentation
+    (the plug-in lines 4 columns deeper)."""
+    if not text.startswith('"""'):
+        return text
+    end = text.find('"""', 3)
+    head, rest = text[:end], text[end:]
+    if all(len(line) <= width for line in head.splitlines()):
+        return text
+    out = []
+    for line in head.splitlines():
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = len(line) - len(line.lstrip())
+        pad = " " * indent
+        if line.lstrip().startswith("plugscaffold "):  # the command: still one to paste
+            parts = [""]
+            for option in re.split(r" (?=--)", line.strip()):  # an option stays with its value
+                if parts[-1] and len(parts[-1]) + 1 + len(option) > width - indent - 6:
+                    parts.append(option)
+                else:
+                    parts[-1] = f"{parts[-1]} {option}".strip()
+            rows = [pad + parts[0]] + [pad + "    " + part for part in parts[1:]]
+            out += [row + " \\" for row in rows[:-1]] + rows[-1:]
+        else:
+            deeper = pad + ("    " if indent == 4 else "")
+            out += textwrap.wrap(
+                line, width, subsequent_indent=deeper, break_long_words=False, break_on_hyphens=False
+            )
+    return "\n".join(out) + ("\n" if head.endswith("\n") else "") + rest
 
 
 def _docstring_text(value: str) -> bool:
@@ -72,7 +109,8 @@ def _parts(plan: Plan, catalog: Catalog) -> tuple[str, list[str], dict[str, str]
     hooks = {
         hook.name: inline.hook_source(hook.name, hook.code, _hook_doc(hook, catalog)) for hook in plan.hooks
     }
-    sources, imports = inline.collect(plan.class_names, provided=hooks)
+    plan, names, builders = layout.arrange(plan)  # reading order, short calls (layout.py)
+    sources, imports = inline.collect(names, provided={**hooks, **builders})
     imports = inline.sort_imports([*imports, *BASE_IMPORTS])
     header = {NAME_TOKEN: plan.spec.name, COMMAND_TOKEN: plan.spec.command(catalog)}
     fills = {token: value for token, value in header.items() if _docstring_text(value)}
@@ -137,7 +175,11 @@ def _plugin_line(entry: Entry) -> str:
     cited = f" ({entry.citation})" if entry.citation else ""
     link = f" {entry.link}" if entry.link else ""
     user = " (user module)" if entry.is_user else ""
-    return f"{entry.slot} {entry.name}{user}: {entry.title}{cited}{link}\n        licence: {entry.license}"
+    return (
+        f"{entry.slot} {entry.name}{user}: {entry.title}{cited}"
+        + (f"\n       {link}" if link else "")
+        + f"\n        licence: {entry.license}"
+    )
 
 
 def _hook_doc(hook: Hook, catalog: Catalog) -> str:

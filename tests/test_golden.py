@@ -28,6 +28,8 @@ SPECS = {
         {"in_channels": 1, "classes": 4, "depth": 3, "width": 32, "down": "conv", "up": "bilinear:kernel_size=3",
          "skip": "add", "attn": "cbam:reduction=8", "conv": "dsconv"},
     ),  # fmt: skip
+    # issue 14's reading example: hooks, every plug-in kind, a composition at four stages
+    "reading_order": ("m", {"down": "hwd", "up": "dysample", "skip": "eff", "attn": "se+cbam^@enc"}),
 }
 
 

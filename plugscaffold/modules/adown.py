@@ -2,6 +2,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require
+
 
 class YOLOConvBNSiLU(nn.Module):
     """kxk conv (no bias, 'same' padding for stride 1) -> BN -> SiLU (the YOLOv5/v9 Conv)."""
@@ -23,16 +25,16 @@ class ADown(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        if in_channels < 2 or in_channels % 2 != 0:
-            raise ValueError(
-                f"in_channels ({in_channels}) must be a positive even number because ADown "
-                "splits the input into two halves"
-            )
-        if out_channels < 2 or out_channels % 2 != 0:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be a positive even number because each "
-                "of the two branches makes half of the output"
-            )
+        # ADown splits the input into two halves
+        require(
+            in_channels >= 2 and in_channels % 2 == 0,
+            f"in_channels ({in_channels}) must be a positive even number",
+        )
+        # each of the two branches makes half of the output
+        require(
+            out_channels >= 2 and out_channels % 2 == 0,
+            f"out_channels ({out_channels}) must be a positive even number",
+        )
         half_in = in_channels // 2
         half_out = out_channels // 2
         self.cv1 = YOLOConvBNSiLU(half_in, half_out, kernel_size=3, stride=2)

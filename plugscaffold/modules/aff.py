@@ -1,18 +1,15 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 def aff_check_channels(channels: int, reduction: int) -> int:
     """Validate (channels, reduction) of an MS-CAM and return its bottleneck width channels // reduction."""
-    for name, value in (("channels", channels), ("reduction", reduction)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+    require_positive(channels=channels, reduction=reduction)
     inter_channels = channels // reduction
-    if inter_channels < 1:
-        raise ValueError(
-            f"channels ({channels}) // reduction ({reduction}) must be at least 1 "
-            f"because the attention bottleneck has channels // reduction units."
-        )
+    # the attention bottleneck has channels // reduction units
+    require(inter_channels >= 1, f"channels ({channels}) // reduction ({reduction}) must be at least 1")
     return inter_channels
 
 

@@ -1,25 +1,20 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class AttentionGateFusion(nn.Module):
     """1x1 conv + BN on gate x and on skip -> add -> ReLU -> 1x1 conv -> BN -> sigmoid = a -> concat [a * skip, x]."""
 
     def __init__(self, in_channels: int, skip_channels: int, reduction: int = 2) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("skip_channels", skip_channels),
-            ("reduction", reduction),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        require_positive(in_channels=in_channels, skip_channels=skip_channels, reduction=reduction)
         inter_channels = skip_channels // reduction
-        if inter_channels < 1:
-            raise ValueError(
-                f"skip_channels ({skip_channels}) // reduction ({reduction}) must be at least 1 "
-                f"because the gate's intermediate layer has skip_channels // reduction channels."
-            )
+        # the gate's intermediate layer has skip_channels // reduction channels
+        hint = f"skip_channels ({skip_channels}) // reduction ({reduction})"
+        require(inter_channels >= 1, f"{hint} must be at least 1")
+        # W_g, W_x, psi: the names of the official checkpoints' state_dict keys
         self.W_g = nn.Sequential(
             nn.Conv2d(in_channels, inter_channels, kernel_size=1, bias=True),
             nn.BatchNorm2d(inter_channels),

@@ -1,6 +1,8 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class ASPPAtrousConv(nn.Sequential):
     """3x3 atrous conv (dilation r) -> BN -> ReLU."""
@@ -27,9 +29,9 @@ class ASPPImagePooling(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and x.shape[0] < 2:
             raise ValueError(
-                f"The ASPP image-pooling branch applies BatchNorm to a 1x1 map, which needs a batch of at "
-                f"least 2 in training mode, but got a batch of {x.shape[0]}; train with 2 or more images, or "
-                f"call eval()."
+                "The ASPP image-pooling branch applies BatchNorm to a 1x1 map, "
+                "which needs a batch of at least 2 in training mode, but got a "
+                f"batch of {x.shape[0]}; train with 2 or more images, or call eval()."
             )
         pooled = x.mean((2, 3), keepdim=True)
         # enumerate(self), not list(self)[1:], which TorchScript cannot type; layer 0, the
@@ -46,14 +48,10 @@ class AtrousSpatialPyramidPooling(nn.Module):
 
     def __init__(self, channels: int, output_stride: int = 16, dropout: float = 0.5) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
-        if output_stride not in (8, 16):
-            raise ValueError(
-                f"output_stride ({output_stride!r}) must be 16 (atrous rates 6, 12, 18) or 8 (rates 12, 24, 36)."
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout ({dropout}) must be in [0, 1).")
+        require_positive(channels=channels)
+        # atrous rates 6, 12, 18 at output stride 16; 12, 24, 36 at 8
+        require(output_stride in (8, 16), f"output_stride ({output_stride!r}) must be 16 or 8")
+        require(0.0 <= dropout < 1.0, f"dropout ({dropout}) must be in [0, 1)")
         rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
         branches = [
             nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU())

@@ -1,21 +1,18 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class BAMChannelGate(nn.Module):
     """Global avg pool -> [FC (C -> C/r) -> BN1d -> ReLU] x n -> FC (C/r -> C) -> channel logits (B, C, 1, 1)."""
 
     def __init__(self, channels: int, reduction: int = 16, num_layers: int = 1) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("reduction", reduction), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        require_positive(channels=channels, reduction=reduction, num_layers=num_layers)
         hidden = channels // reduction
-        if hidden < 1:
-            raise ValueError(
-                f"channels ({channels}) // reduction ({reduction}) must be at least 1 "
-                f"because the channel MLP has channels // reduction hidden units."
-            )
+        # the channel MLP has channels // reduction hidden units
+        require(hidden >= 1, f"channels ({channels}) // reduction ({reduction}) must be at least 1")
         widths = [channels] + [hidden] * num_layers
         # Names as in the official gate_c Sequential (its parameter-free Flatten is
         # replaced by the mean over H and W in forward), so checkpoints load directly.
@@ -40,21 +37,14 @@ class BAMSpatialGate(nn.Module):
         self, channels: int, reduction: int = 16, dilation_conv_num: int = 2, dilation: int = 4
     ) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("reduction", reduction), ("dilation", dilation)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if (
-            isinstance(dilation_conv_num, bool)
-            or not isinstance(dilation_conv_num, int)
-            or dilation_conv_num < 0
-        ):
-            raise ValueError(f"dilation_conv_num ({dilation_conv_num!r}) must be a non-negative integer.")
+        require_positive(channels=channels, reduction=reduction, dilation=dilation)
+        require(
+            type(dilation_conv_num) is int and dilation_conv_num >= 0,
+            f"dilation_conv_num ({dilation_conv_num!r}) must be a non-negative integer",
+        )
         hidden = channels // reduction
-        if hidden < 1:
-            raise ValueError(
-                f"channels ({channels}) // reduction ({reduction}) must be at least 1 "
-                f"because the spatial branch has channels // reduction feature maps."
-            )
+        # the spatial branch has channels // reduction feature maps
+        require(hidden >= 1, f"channels ({channels}) // reduction ({reduction}) must be at least 1")
         self.gate_s = nn.Sequential()
         self.gate_s.add_module("gate_s_conv_reduce0", nn.Conv2d(channels, hidden, kernel_size=1))
         self.gate_s.add_module("gate_s_bn_reduce0", nn.BatchNorm2d(hidden))
@@ -85,8 +75,10 @@ class BAM(nn.Module):
         dilation_conv_num: int = 2,
     ) -> None:
         super().__init__()
-        if combine not in ("product", "sum"):
-            raise ValueError(f"combine ({combine!r}) must be 'product' (official code) or 'sum' (paper).")
+        require(
+            combine in ("product", "sum"),
+            f"combine ({combine!r}) must be 'product' (official code) or 'sum' (paper)",
+        )
         self.combine = combine
         self.channel_att = BAMChannelGate(channels, reduction, num_layers)
         self.spatial_att = BAMSpatialGate(channels, reduction, dilation_conv_num, dilation)

@@ -4,6 +4,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require
+
 
 class BlurPool2d(nn.Module):
     """Pad (reflect) -> depthwise binomial blur (filt_size x filt_size) with stride."""
@@ -17,15 +19,11 @@ class BlurPool2d(nn.Module):
         pad_off: int = 0,
     ) -> None:
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels ({channels}) must be a positive integer")
-        if not 1 <= filt_size <= 7:
-            raise ValueError(f"filt_size ({filt_size}) must be between 1 and 7")
-        if stride < 1:
-            raise ValueError(f"stride ({stride}) must be a positive integer")
+        require(channels >= 1, f"channels ({channels}) must be a positive integer")
+        require(1 <= filt_size <= 7, f"filt_size ({filt_size}) must be between 1 and 7")
+        require(stride >= 1, f"stride ({stride}) must be a positive integer")
         modes = {"reflect": "reflect", "replicate": "replicate", "zero": "constant"}
-        if pad_type not in modes:
-            raise ValueError(f"pad_type ({pad_type!r}) must be 'reflect', 'replicate' or 'zero'")
+        require(pad_type in modes, f"pad_type ({pad_type!r}) must be 'reflect', 'replicate' or 'zero'")
         self.channels = channels
         self.filt_size = filt_size
         self.stride = stride

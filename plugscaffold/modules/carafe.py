@@ -2,6 +2,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require
+
 
 def carafe_reassemble(
     x: torch.Tensor, kernels: torch.Tensor, up_kernel: int, groups: int, scale: int
@@ -46,16 +48,11 @@ class CARAFEUpsample(nn.Module):
             ("encoder_dilation", encoder_dilation),
             ("compressed_channels", compressed_channels),
         ):
-            if value < 1:
-                raise ValueError(f"{name} ({value}) must be a positive integer")
+            require(value >= 1, f"{name} ({value}) must be a positive integer")
         for name, value in (("up_kernel", up_kernel), ("encoder_kernel", encoder_kernel)):
-            if value < 1 or value % 2 == 0:
-                raise ValueError(f"{name} ({value}) must be a positive odd number")
-        if channels % up_group != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by up_group ({up_group}) because each "
-                "channel group is reassembled with its own kernels"
-            )
+            require(value >= 1 and value % 2 != 0, f"{name} ({value}) must be a positive odd number")
+        # each channel group is reassembled with its own kernels
+        require(channels % up_group == 0, f"channels ({channels}) must be divisible by up_group ({up_group})")
         self.channels = channels
         self.scale_factor = scale_factor
         self.up_kernel = up_kernel

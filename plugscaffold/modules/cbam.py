@@ -1,21 +1,17 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class CBAMChannelGate(nn.Module):
-    """Global avg and max pool -> shared MLP (C -> C/r -> C) -> sum -> sigmoid -> x * weights."""
+    """Avg+max pool -> shared MLP (C -> C/r -> C) -> sum -> sigmoid -> x * weights."""
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("reduction", reduction)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        hidden = channels // reduction
-        if hidden < 1:
-            raise ValueError(
-                f"channels ({channels}) // reduction ({reduction}) must be at least 1 "
-                f"because the shared MLP has channels // reduction hidden units."
-            )
+        require_positive(channels=channels, reduction=reduction)
+        hidden = channels // reduction  # the shared MLP's hidden units
+        require(hidden >= 1, f"channels ({channels}) // reduction ({reduction}) is 0")
         # Index 0 is a parameter-free flatten so the Linear layers sit at mlp.1 and
         # mlp.3, the keys of the official checkpoints.
         self.mlp = nn.Sequential(
@@ -27,6 +23,7 @@ class CBAMChannelGate(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c = x.shape[0], x.shape[1]
+        # mlp(avg) + mlp(max) in one MLP pass: the two pooled vectors stacked on the batch
         pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=0)
         logits = self.mlp(pooled)
         weights = torch.sigmoid(logits[:b] + logits[b:])
@@ -38,13 +35,8 @@ class CBAMSpatialGate(nn.Module):
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
-            raise ValueError(f"spatial_kernel ({kernel_size!r}) must be an integer.")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(
-                f"spatial_kernel ({kernel_size}) must be a positive odd number "
-                f"so that the spatial attention map keeps the input size."
-            )
+        odd = type(kernel_size) is int and kernel_size > 0 and kernel_size % 2 == 1
+        require(odd, f"spatial_kernel ({kernel_size!r}) must be odd, to keep H and W")
         # Submodules named conv and bn inside spatial, as in the official state_dict.
         self.spatial = nn.Sequential()
         self.spatial.add_module(
@@ -60,10 +52,13 @@ class CBAMSpatialGate(nn.Module):
 
 
 class CBAM(nn.Module):
-    """Channel gate (avg+max pool -> shared MLP -> sigmoid) -> spatial gate (max+mean -> kxk conv -> BN -> sigmoid)."""
+    """Channel gate (avg+max pool -> shared MLP -> sigmoid) -> spatial gate
+    (max+mean -> kxk conv -> BN -> sigmoid).
+    """
 
     def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7) -> None:
         super().__init__()
+        # CamelCase names: the state_dict keys of the official checkpoints
         self.ChannelGate = CBAMChannelGate(channels, reduction)
         self.SpatialGate = CBAMSpatialGate(spatial_kernel)
 

@@ -1,6 +1,8 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class CGASpatialAttention(nn.Module):
     """Channel mean and max -> concat -> 7x7 conv (reflect padding, bias) -> spatial logits (B, 1, H, W)."""
@@ -54,14 +56,11 @@ class ContentGuidedAttentionFusion(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 8) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("reduction", reduction)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if channels // reduction < 1:
-            raise ValueError(
-                f"channels ({channels}) // reduction ({reduction}) must be at least 1 "
-                f"because the channel attention has channels // reduction hidden units."
-            )
+        require_positive(channels=channels, reduction=reduction)
+        # the channel attention has channels // reduction hidden units
+        require(
+            channels // reduction >= 1, f"channels ({channels}) // reduction ({reduction}) must be at least 1"
+        )
         self.sa = CGASpatialAttention()
         self.ca = CGAChannelAttention(channels, reduction)
         self.pa = CGAPixelAttention(channels)

@@ -3,14 +3,15 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from .common import require
+
 
 class Serial(nn.Module):
     """x -> step 1 -> step 2 -> ...: each named step receives the previous step's output."""
 
     def __init__(self, **steps: nn.Module) -> None:
         super().__init__()
-        if len(steps) < 2:
-            raise ValueError(f"Serial needs at least two steps, got {len(steps)}")
+        require(len(steps) >= 2, f"Serial needs at least two steps, got {len(steps)}")
         for name, step in steps.items():
             self.add_module(name, step)
 
@@ -25,8 +26,7 @@ class Parallel(nn.Module):
 
     def __init__(self, merge: Optional[nn.Module] = None, **branches: nn.Module) -> None:
         super().__init__()
-        if len(branches) < 2:
-            raise ValueError(f"Parallel needs at least two branches, got {len(branches)}")
+        require(len(branches) >= 2, f"Parallel needs at least two branches, got {len(branches)}")
         self.branches = nn.ModuleDict(branches)
         self.merge = merge
 

@@ -1,6 +1,7 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
 from .norms import LayerNorm2d
 
 
@@ -9,13 +10,9 @@ class ConvNeXtBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, layer_scale_init_value: float = 1e-6) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if layer_scale_init_value < 0:
-            raise ValueError(
-                f"layer_scale_init_value ({layer_scale_init_value}) must be non-negative (0 disables layer scale)."
-            )
+        require_positive(in_channels=in_channels, out_channels=out_channels)
+        scale = layer_scale_init_value  # 0 disables layer scale
+        require(scale >= 0, f"layer_scale_init_value ({scale}) must be non-negative")
         self.proj = None
         if in_channels != out_channels:
             # Channel change before the block (conv then LayerNorm, the order of ConvNeXt's stem).

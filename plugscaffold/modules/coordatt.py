@@ -1,15 +1,15 @@
 import torch
 import torch.nn as nn
 
+from .common import require_positive
+
 
 class CoordinateAttention(nn.Module):
     """Strip pools -> 1x1 conv -> BN -> h-swish -> split -> 1x1 conv per axis -> sigmoid -> x * a_h * a_w."""
 
     def __init__(self, channels: int, reduction: int = 32, min_hidden: int = 8) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("reduction", reduction), ("min_hidden", min_hidden)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        require_positive(channels=channels, reduction=reduction, min_hidden=min_hidden)
         hidden = max(min_hidden, channels // reduction)
         # conv1 / bn1 / conv_h / conv_w as in the official state_dict; the plug-in keeps
         # the channel count, so the official oup equals inp.

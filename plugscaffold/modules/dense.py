@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import act_layer, conv3x3, norm_layer
+from .common import require_positive
 
 
 class DenseNetLayer(nn.Module):
@@ -46,15 +47,13 @@ class DenseNetBlock(nn.Module):
         bn_size: int = 4,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("num_layers", num_layers),
-            ("growth_rate", growth_rate),
-            ("bn_size", bn_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        require_positive(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            num_layers=num_layers,
+            growth_rate=growth_rate,
+            bn_size=bn_size,
+        )
         self.denseblock = nn.ModuleDict(
             {
                 f"denselayer{i + 1}": DenseNetLayer(in_channels + i * growth_rate, growth_rate, bn_size)

@@ -1,6 +1,8 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class DepthwiseSeparableConv(nn.Module):
     """kxk depthwise conv (groups = in_channels) -> 1x1 pointwise conv (no norm or activation between)."""
@@ -13,18 +15,9 @@ class DepthwiseSeparableConv(nn.Module):
         bias: bool = False,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("kernel_size", kernel_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size ({kernel_size}) must be odd so that padding "
-                f"kernel_size // 2 ({kernel_size // 2}) keeps H and W."
-            )
+        require_positive(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size)
+        # padding kernel_size // 2 keeps H and W
+        require(kernel_size % 2 != 0, f"kernel_size ({kernel_size}) must be odd")
         self.depthwise = nn.Conv2d(
             in_channels,
             in_channels,

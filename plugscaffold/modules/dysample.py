@@ -2,6 +2,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require, require_positive
+
 
 class DySample(nn.Module):
     """1x1 conv offsets ('pl': on pixel-shuffled x) * 0.25 (dyscope: * 0.5 * sigmoid(1x1 conv)) + init_pos -> grid_sample (bilinear, border)."""
@@ -15,30 +17,20 @@ class DySample(nn.Module):
         dyscope: bool = False,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("scale", scale),
-            ("groups", groups),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if style not in ("lp", "pl"):
-            raise ValueError(f"style ({style!r}) must be 'lp' or 'pl'.")
-        if in_channels % groups != 0:
-            raise ValueError(
-                f"in_channels ({in_channels}) must be divisible by groups ({groups}) "
-                f"because the input is split into groups that each get their own "
-                f"sampling grid."
-            )
+        require_positive(in_channels=in_channels, scale=scale, groups=groups)
+        require(style in ("lp", "pl"), f"style ({style!r}) must be 'lp' or 'pl'")
+        # each group of channels gets its own sampling grid
+        require(
+            in_channels % groups == 0, f"in_channels ({in_channels}) must be divisible by groups ({groups})"
+        )
         conv_in = in_channels
         conv_out = 2 * groups * scale * scale
         if style == "pl":
-            if in_channels % (scale * scale) != 0:
-                raise ValueError(
-                    f"in_channels ({in_channels}) must be divisible by scale**2 "
-                    f"({scale * scale}) because style 'pl' pixel-shuffles the input "
-                    f"before the offset convolution."
-                )
+            # 'pl' pixel-shuffles the input before the offset convolution
+            s2 = scale * scale
+            require(
+                in_channels % s2 == 0, f"in_channels ({in_channels}) must be divisible by scale**2 ({s2})"
+            )
             conv_in = in_channels // (scale * scale)
             conv_out = 2 * groups
         self.scale = scale
@@ -73,8 +65,9 @@ class DySample(nn.Module):
             offset = self.offset(feat) * torch.sigmoid(self.scope(feat))
             offset = torch.add(self.init_pos, offset.reshape(b, -1, h, w), alpha=0.5)
         elif self.style == "lp":
-            # the 0.25 scale and init_pos fold into the conv (one full-size pass fewer)
-            # a local, so that TorchScript narrows its Optional type
+            # 0.25 * conv(x) + init_pos as one conv: weights 0.25 * W, bias 0.25 * b +
+            # init_pos; the same affine map, one full-size pass fewer (tested against the
+            # plain chain); conv_bias is a local so that TorchScript narrows its Optional
             conv_bias = self.offset.bias
             if conv_bias is None:
                 raise ValueError("DySample's offset convolution needs its bias.")

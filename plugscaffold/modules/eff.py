@@ -4,9 +4,13 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class SUnetEfficientAttentionGate(nn.Module):
-    """Grouped 1x1 conv -> BN -> ReLU on gate and skip -> add -> ReLU -> 1x1 conv -> BN -> sigmoid -> skip * psi + skip."""
+    """Grouped 1x1 conv -> BN -> ReLU on gate and skip -> add -> ReLU -> 1x1 conv -> BN
+    -> sigmoid -> skip * psi + skip.
+    """
 
     def __init__(
         self,
@@ -21,11 +25,7 @@ class SUnetEfficientAttentionGate(nn.Module):
             ("skip_channels", skip_channels),
             ("inter_channels", inter_channels),
         ):
-            if value % groups != 0:
-                raise ValueError(
-                    f"{name} ({value}) must be divisible by groups ({groups}) "
-                    f"because the attention gate uses grouped 1x1 convolutions."
-                )
+            require(value % groups == 0, f"{name} ({value}) must be divisible by groups ({groups})")
         self.grouped_conv_g = nn.Sequential(
             nn.Conv2d(gate_channels, inter_channels, 1, groups=groups, bias=True),
             nn.BatchNorm2d(inter_channels),
@@ -48,7 +48,7 @@ class SUnetEfficientAttentionGate(nn.Module):
 
 
 class SUnetEfficientChannelAttention(nn.Module):
-    """Global avg pool -> 1D conv across channels (k from log2(C)) -> sigmoid weights."""
+    """Avg pool -> 1D conv across channels (k from log2(C)) -> sigmoid weights."""
 
     def __init__(self, channels: int, gamma: int = 2, b: int = 1) -> None:
         super().__init__()
@@ -68,11 +68,8 @@ class SUnetSpatialAttention(nn.Module):
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(
-                f"spatial_kernel_size ({kernel_size}) must be a positive odd number "
-                f"so that the spatial attention map keeps the input size."
-            )
+        odd = kernel_size > 0 and kernel_size % 2 == 1  # so that the map keeps H and W
+        require(odd, f"spatial_kernel_size ({kernel_size}) must be a positive odd number")
         self.conv1 = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +79,9 @@ class SUnetSpatialAttention(nn.Module):
 
 
 class EfficientFeatureFusion(nn.Module):
-    """EAG(gate=x, skip) -> concat [gated skip, x] -> ECA reweight -> spatial attention reweight."""
+    """EAG(gate=x, skip) -> concat [gated skip, x] -> ECA reweight -> spatial
+    attention reweight.
+    """
 
     def __init__(
         self,
@@ -96,18 +95,10 @@ class EfficientFeatureFusion(nn.Module):
         super().__init__()
         if not inter_channels:  # None or 0: the gate is as wide as the input
             inter_channels = channels
-        if groups < 1:
-            raise ValueError(f"groups ({groups}) must be a positive integer.")
-        if channels % groups != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by groups ({groups}) "
-                f"because the attention gate uses grouped 1x1 convolutions."
-            )
-        if inter_channels % groups != 0:
-            raise ValueError(
-                f"inter_channels ({inter_channels}) must be divisible by groups "
-                f"({groups}) because the attention gate uses grouped 1x1 convolutions."
-            )
+        require_positive(groups=groups)  # the attention gate's grouped 1x1 convolutions
+        for name, value in (("channels", channels), ("inter_channels", inter_channels)):
+            require(value % groups == 0, f"{name} ({value}) must be divisible by groups ({groups})")
+        # EAG, ECA, SA: the official code's names, kept for its state_dict keys
         self.EAG = SUnetEfficientAttentionGate(channels, channels, inter_channels, groups)
         self.ECA = SUnetEfficientChannelAttention(2 * channels, eca_gamma, eca_b)
         self.SA = SUnetSpatialAttention(spatial_kernel_size)

@@ -1,6 +1,8 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class EfficientLocalAttention(nn.Module):
     """Strip avg pools (over W, over H) -> shared 1D conv (k) -> GroupNorm -> sigmoid -> x * a_h * a_w."""
@@ -9,28 +11,17 @@ class EfficientLocalAttention(nn.Module):
         self, channels: int, kernel_size: int = 7, num_groups: int = 16, conv_group_width: int = 1
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("channels", channels),
-            ("kernel_size", kernel_size),
-            ("num_groups", num_groups),
-            ("conv_group_width", conv_group_width),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size ({kernel_size}) must be odd so that the 1D convolution keeps the "
-                f"length of the pooled strips."
-            )
-        if channels % num_groups != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by num_groups ({num_groups}) " f"of the GroupNorm."
-            )
-        if channels % conv_group_width != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by conv_group_width ({conv_group_width}), "
-                f"the number of channels in each group of the 1D convolution."
-            )
+        require_positive(
+            channels=channels,
+            kernel_size=kernel_size,
+            num_groups=num_groups,
+            conv_group_width=conv_group_width,
+        )
+        # the 1D convolution keeps the length of the pooled strips
+        require(kernel_size % 2 != 0, f"kernel_size ({kernel_size}) must be odd")
+        # num_groups of the GroupNorm; conv_group_width channels in each group of the 1D conv
+        for name, value in (("num_groups", num_groups), ("conv_group_width", conv_group_width)):
+            require(channels % value == 0, f"channels ({channels}) must be divisible by {name} ({value})")
         # conv_group_width 1 is depthwise (ELA-T/B); 8 gives channels / 8 groups (ELA-S/L).
         self.conv = nn.Conv1d(
             channels,

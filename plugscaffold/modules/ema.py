@@ -1,20 +1,17 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class EfficientMultiScaleAttention(nn.Module):
     """Groups -> strip-pool gates + GN || 3x3 conv -> cross-spatial softmax matmuls -> sigmoid -> x * map."""
 
     def __init__(self, channels: int, groups: int = 32) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("groups", groups)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if channels % groups != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by groups ({groups}) because the "
-                f"input is reshaped into groups of channels // groups channels."
-            )
+        require_positive(channels=channels, groups=groups)
+        # the input is reshaped into groups of channels // groups channels
+        require(channels % groups == 0, f"channels ({channels}) must be divisible by groups ({groups})")
         self.groups = groups
         width = channels // groups
         # gn / conv1x1 / conv3x3 act on one group of `width` channels, as in the official code.

@@ -1,21 +1,18 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class GlobalAttentionMechanism(nn.Module):
     """Permute to (B, H, W, C) -> MLP (C -> C/r -> C) -> sigmoid -> x * weights -> 7x7 conv (C -> C/r) -> BN -> ReLU -> 7x7 conv (C/r -> C) -> BN -> sigmoid -> x * weights."""
 
     def __init__(self, channels: int, rate: int = 4) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("rate", rate)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        require_positive(channels=channels, rate=rate)
         hidden = channels // rate
-        if hidden < 1:
-            raise ValueError(
-                f"channels ({channels}) // rate ({rate}) must be at least 1 because the channel MLP "
-                f"and the first spatial convolution have channels // rate units."
-            )
+        # the channel MLP and the first spatial convolution have channels // rate units
+        require(hidden >= 1, f"channels ({channels}) // rate ({rate}) must be at least 1")
         # Same indices as the common PyTorch GAM_Attention: Linear at 0 and 2, convs at 0 and 3,
         # BatchNorms at 1 and 4.
         self.channel_attention = nn.Sequential(

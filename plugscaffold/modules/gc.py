@@ -1,6 +1,8 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class GlobalContextBlock(nn.Module):
     """Context (1x1 conv -> softmax over HW -> weighted sum of x) -> 1x1 conv (C -> rC) -> LayerNorm -> ReLU -> 1x1 conv (rC -> C) -> x + term."""
@@ -13,27 +15,18 @@ class GlobalContextBlock(nn.Module):
         fusion_types: str | tuple[str, ...] = ("channel_add",),
     ) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
-            raise ValueError(f"ratio ({ratio!r}) must be a positive number.")
+        require_positive(channels=channels)
+        require(type(ratio) in (int, float) and ratio > 0, f"ratio ({ratio!r}) must be a positive number")
         planes = int(channels * ratio)
-        if planes < 1:
-            raise ValueError(
-                f"channels ({channels}) * ratio ({ratio}) must be at least 1 because the transform "
-                f"has int(channels * ratio) hidden channels."
-            )
-        if pooling_type not in ("att", "avg"):
-            raise ValueError(f"pooling_type ({pooling_type!r}) must be 'att' or 'avg'.")
+        # the transform has int(channels * ratio) hidden channels
+        require(planes >= 1, f"channels ({channels}) * ratio ({ratio}) must be at least 1")
+        require(pooling_type in ("att", "avg"), f"pooling_type ({pooling_type!r}) must be 'att' or 'avg'")
         if isinstance(fusion_types, str):
             fusion_types = (fusion_types,)
         fusion_types = tuple(fusion_types)
         unknown = [f for f in fusion_types if f not in ("channel_add", "channel_mul")]
-        if unknown or not fusion_types:
-            raise ValueError(
-                f"fusion_types ({fusion_types!r}) must be a non-empty selection of "
-                f"'channel_add' and 'channel_mul'."
-            )
+        fusions = "'channel_add' and 'channel_mul'"
+        require(not unknown and len(fusion_types) > 0, f"fusion_types must select from {fusions}")
         self.pooling_type = pooling_type
         self.fusion_types = fusion_types
         if pooling_type == "att":

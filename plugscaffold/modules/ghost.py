@@ -3,6 +3,8 @@ import math
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class GhostModule(nn.Module):
     """kxk conv -> BN [-> ReLU] (intrinsic maps) -> dxd depthwise conv -> BN [-> ReLU] (ghost maps) -> concat -> first C_out."""
@@ -17,22 +19,13 @@ class GhostModule(nn.Module):
         relu: bool = True,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("kernel_size", kernel_size),
-            ("dw_size", dw_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        require_positive(
+            in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, dw_size=dw_size
+        )
         for name, value in (("kernel_size", kernel_size), ("dw_size", dw_size)):
-            if value % 2 == 0:
-                raise ValueError(f"{name} ({value}) must be odd so that padding {name} // 2 keeps H and W.")
-        if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 2:
-            raise ValueError(
-                f"ratio ({ratio!r}) must be an integer of at least 2 so that the cheap operation "
-                f"produces ghost maps."
-            )
+            require(value % 2 != 0, f"{name} ({value}) must be odd, to keep H and W")
+        # the cheap operation produces ghost maps
+        require(type(ratio) is int and ratio >= 2, f"ratio ({ratio!r}) must be an integer of at least 2")
         self.oup = out_channels
         init_channels = math.ceil(out_channels / ratio)
         new_channels = init_channels * (ratio - 1)

@@ -3,6 +3,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .blocks import act_layer, norm_layer
+from .common import require, require_positive
 from .mbconv import make_divisible_channels
 
 
@@ -59,20 +60,15 @@ class GhostBottleneck(nn.Module):
         se_ratio: float = 0.0,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("expansion", expansion),
-            ("dw_kernel_size", dw_kernel_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if dw_kernel_size % 2 == 0:
-            raise ValueError(
-                f"dw_kernel_size ({dw_kernel_size}) must be odd so that the shortcut keeps H and W."
-            )
-        if not 0.0 <= se_ratio <= 1.0:
-            raise ValueError(f"se_ratio ({se_ratio}) must be in [0, 1] (0 disables the SE module).")
+        require_positive(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            expansion=expansion,
+            dw_kernel_size=dw_kernel_size,
+        )
+        # the shortcut keeps H and W
+        require(dw_kernel_size % 2 != 0, f"dw_kernel_size ({dw_kernel_size}) must be odd")
+        require(0.0 <= se_ratio <= 1.0, f"se_ratio ({se_ratio}) must be in [0, 1] (0 disables the SE module)")
         mid_channels = in_channels * expansion
         self.ghost1 = GhostBottleneckModule(in_channels, mid_channels, relu=True)
         self.se = GhostNetSqueezeExcite(mid_channels, se_ratio) if se_ratio > 0 else None

@@ -4,6 +4,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require_positive
+
 
 class HaarAnalysisFilterBank(nn.Module):
     """Haar low/high-pass column and row filters -> 2x2 kernels (LL, HL, LH, HH)."""
@@ -34,10 +36,7 @@ class HaarWaveletDownsample(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        if in_channels < 1:
-            raise ValueError(f"in_channels ({in_channels}) must be a positive integer")
-        if out_channels < 1:
-            raise ValueError(f"out_channels ({out_channels}) must be a positive integer")
+        require_positive(in_channels=in_channels, out_channels=out_channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.wt = HaarAnalysisFilterBank()
@@ -61,6 +60,10 @@ class HaarWaveletDownsample(nn.Module):
         pad_w = x.shape[-1] % 2
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
+        # Haar DWT -> concat -> 1x1 conv as one 2x2 stride-2 conv (fused_weight): both
+        # steps are linear, so their composition is too; the same output as the plain
+        # chain (tested), without the 4C-channel intermediate
         conv = self.conv_bn_relu[0]
-        y = F.conv2d(x, self.fused_weight(), conv.bias, stride=2)
-        return self.conv_bn_relu[2](self.conv_bn_relu[1](y))
+        y = F.conv2d(x, self.fused_weight(), conv.bias, stride=2)  # DWT + 1x1 conv
+        y = self.conv_bn_relu[1](y)  # BN
+        return self.conv_bn_relu[2](y)  # ReLU

@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import act_layer, conv3x3, norm_layer
+from .common import require, require_positive
 
 
 class InceptionConvNormAct(nn.Module):
@@ -29,18 +30,11 @@ class InceptionV1Module(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, branch3_kernel_size: int = 5) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if out_channels < 8:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be at least 8 so that each of the four branches "
-                f"(1/4, 1/2, 1/8, 1/8 of out_channels) gets a channel."
-            )
-        if branch3_kernel_size not in (3, 5):
-            raise ValueError(
-                f"branch3_kernel_size ({branch3_kernel_size!r}) must be 5 (the paper) or 3 (torchvision)."
-            )
+        require_positive(in_channels=in_channels, out_channels=out_channels)
+        # each of the four branches (1/4, 1/2, 1/8, 1/8 of out_channels) gets a channel
+        require(out_channels >= 8, f"out_channels ({out_channels}) must be at least 8")
+        k = branch3_kernel_size  # 5 in the paper, 3 in torchvision
+        require(k in (3, 5), f"branch3_kernel_size ({k!r}) must be 5 or 3")
         # GoogLeNet's inception (3a) split 64 : 128 : 32 : 32 of 256, reductions 96 (3x3) and 16 (5x5).
         ch1x1 = out_channels // 4
         ch5x5 = out_channels // 8

@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import norm_layer
+from .common import require_positive
 
 
 class MobileNetV2InvertedResidual(nn.Module):
@@ -9,13 +10,7 @@ class MobileNetV2InvertedResidual(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, expand_ratio: int = 6) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("expand_ratio", expand_ratio),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        require_positive(in_channels=in_channels, out_channels=out_channels, expand_ratio=expand_ratio)
         hidden = int(round(in_channels * expand_ratio))
         layers = []
         if expand_ratio != 1:

@@ -1,17 +1,19 @@
 import torch
 import torch.nn as nn
 
+from .common import require
+
 
 class LargeSelectiveKernel(nn.Module):
     """5x5 dw conv -> 7x7 dw conv (dilation 3); each -> 1x1 conv to C/2 -> channel mean+max -> 7x7 conv -> sigmoid selection -> 1x1 conv -> x * attn."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 2:
-            raise ValueError(
-                f"channels ({channels!r}) must be an integer of at least 2 because each of the "
-                f"two kernel branches is reduced to channels // 2 feature maps."
-            )
+        # each of the two kernel branches is reduced to channels // 2 feature maps
+        require(
+            type(channels) is int and channels >= 2,
+            f"channels ({channels!r}) must be an integer of at least 2",
+        )
         hidden = channels // 2
         # Attribute names and shapes of the official LSKblock.
         self.conv0 = nn.Conv2d(channels, channels, 5, padding=2, groups=channels)

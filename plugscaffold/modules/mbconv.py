@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import norm_layer
+from .common import require, require_positive
 
 
 def make_divisible_channels(value: float, divisor: int) -> int:
@@ -38,22 +39,16 @@ class EfficientNetMBConv(nn.Module):
         se_ratio: float = 0.25,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("expand_ratio", expand_ratio),
-            ("kernel_size", kernel_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size ({kernel_size}) must be odd so that the depthwise conv keeps H and W."
-            )
-        if not 0.0 < se_ratio <= 1.0:
-            raise ValueError(
-                f"se_ratio ({se_ratio}) must be in (0, 1]: the SE squeezes to in_channels * se_ratio."
-            )
+        require_positive(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            expand_ratio=expand_ratio,
+            kernel_size=kernel_size,
+        )
+        # the depthwise conv keeps H and W
+        require(kernel_size % 2 != 0, f"kernel_size ({kernel_size}) must be odd")
+        # the SE squeezes to in_channels * se_ratio
+        require(0.0 < se_ratio <= 1.0, f"se_ratio ({se_ratio}) must be in (0, 1]")
         # Expanded width rounded to a multiple of 8, as torchvision's EfficientNet does.
         expanded = make_divisible_channels(in_channels * expand_ratio, 8)
         layers = []

@@ -2,20 +2,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require, require_positive
+
 
 class MultiHeadSpatialSelfAttention(nn.Module):
     """1x1 qkv projection -> split heads -> softmax(QK^T / sqrt(d)) V over the H*W positions -> merge heads -> 1x1 projection."""
 
     def __init__(self, channels: int, heads: int = 4, bias: bool = True) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("heads", heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if channels % heads != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by heads ({heads}) so that every head "
-                f"gets channels // heads dimensions."
-            )
+        require_positive(channels=channels, heads=heads)
+        # every head gets channels // heads dimensions
+        require(channels % heads == 0, f"channels ({channels}) must be divisible by heads ({heads})")
         self.heads = heads
         # Same shapes as torch.nn.MultiheadAttention: qkv.weight is its in_proj_weight
         # (rows q, k, v; heads contiguous inside each), proj is its out_proj.

@@ -1,14 +1,15 @@
 import torch
 import torch.nn as nn
 
+from .common import require_positive
+
 
 class MultiScaleConvAttention(nn.Module):
     """5x5 depthwise conv -> + (1x7 -> 7x1), (1x11 -> 11x1), (1x21 -> 21x1) depthwise strip convs -> 1x1 conv -> x * attention."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
+        require_positive(channels=channels)
         c = channels
         self.conv0 = nn.Conv2d(c, c, 5, padding=2, groups=c)
         # Branch k: a depthwise 1xk then kx1 strip pair, for k = 7, 11, 21.
@@ -39,8 +40,7 @@ class MSCASpatialAttention(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
+        require_positive(channels=channels)
         self.proj_1 = nn.Conv2d(channels, channels, 1)
         self.activation = nn.GELU()
         self.spatial_gating_unit = MultiScaleConvAttention(channels)

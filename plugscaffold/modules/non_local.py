@@ -2,6 +2,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require, require_positive
+
 
 class NonLocalBlock2d(nn.Module):
     """theta = 1x1 conv; phi, g = 1x1 convs of the 2x2 max-pooled input -> softmax(theta phi^T / sqrt(d)) g -> 1x1 conv -> BN (zero init) -> + x.
@@ -20,14 +22,11 @@ class NonLocalBlock2d(nn.Module):
         form: str = "official",
     ) -> None:
         super().__init__()
-        if form not in ("official", "alexhex7"):
-            raise ValueError(f"form must be 'official' or 'alexhex7', got {form!r}")
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
+        require(form in ("official", "alexhex7"), f"form must be 'official' or 'alexhex7', got {form!r}")
+        require_positive(channels=channels)
         if inter_channels is None:
             inter_channels = max(channels // 2, 1)
-        if isinstance(inter_channels, bool) or not isinstance(inter_channels, int) or inter_channels < 1:
-            raise ValueError(f"inter_channels ({inter_channels!r}) must be a positive integer.")
+        require_positive(inter_channels=inter_channels)
         self.inter_channels = inter_channels
         self.sub_sample = bool(sub_sample)
         self.scale = inter_channels**-0.5 if form == "official" else 1.0
@@ -43,6 +42,7 @@ class NonLocalBlock2d(nn.Module):
             g = nn.Sequential(g, nn.MaxPool2d(kernel_size=2))
         self.phi = phi
         self.g = g
+        # W (the output transform): the official code's name, kept for its state_dict keys
         if bn_layer:
             self.W = nn.Sequential(
                 nn.Conv2d(inter_channels, channels, kernel_size=1),
@@ -60,8 +60,8 @@ class NonLocalBlock2d(nn.Module):
         b, _, h, w = x.shape
         if self.sub_sample and (h < 2 or w < 2):
             raise ValueError(
-                f"NonLocalBlock2d with sub_sample=True needs H and W of at least 2 for its 2x2 "
-                f"max pooling, but got {h}x{w}."
+                "NonLocalBlock2d with sub_sample=True needs H and W of at least 2 "
+                f"for its 2x2 max pooling, but got {h}x{w}."
             )
         # Embedded Gaussian: y_i = sum_j softmax_j(theta_i . phi_j * scale) g_j, which is
         # attention with that scale. In channels_last the 1x1 conv outputs flatten to contiguous

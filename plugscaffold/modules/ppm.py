@@ -2,19 +2,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require, require_positive
+
 
 class PyramidPoolingModule(nn.Module):
     """[x | 4 x (adaptive avg pool to 1/2/3/6 bins -> 1x1 conv (C/4) -> BN -> ReLU -> bilinear up)] -> concat -> 3x3 conv (C) -> BN -> ReLU."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
-        if channels % 4 != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by 4: each of the 4 pyramid levels is reduced "
-                f"to channels / 4."
-            )
+        require_positive(channels=channels)
+        # each of the 4 pyramid levels is reduced to channels / 4
+        require(channels % 4 == 0, f"channels ({channels}) must be divisible by 4")
         bins = (1, 2, 3, 6)
         reduction = channels // len(bins)
         self.features = nn.ModuleList(
@@ -38,8 +36,9 @@ class PyramidPoolingModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and x.shape[0] < 2:
             raise ValueError(
-                f"The 1-bin pyramid level applies BatchNorm to a 1x1 map, which needs a batch of at least 2 "
-                f"in training mode, but got a batch of {x.shape[0]}; train with 2 or more images, or call eval()."
+                "The 1-bin pyramid level applies BatchNorm to a 1x1 map, which needs "
+                "a batch of at least 2 in training mode, but got a batch of "
+                f"{x.shape[0]}; train with 2 or more images, or call eval()."
             )
         size = x.shape[-2:]
         levels = [x]

@@ -2,6 +2,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require
+
 
 class InterpolateUp(nn.Module):
     """2x interpolation -> kxk conv (in_channels -> out_channels)."""
@@ -10,10 +12,14 @@ class InterpolateUp(nn.Module):
         self, in_channels: int, out_channels: int, mode: str = "bilinear", kernel_size: int = 1
     ) -> None:
         super().__init__()
-        if mode not in ("bilinear", "nearest", "bicubic"):
-            raise ValueError(f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd number, got {kernel_size}")
+        require(
+            mode in ("bilinear", "nearest", "bicubic"),
+            f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}",
+        )
+        require(
+            kernel_size >= 1 and kernel_size % 2 != 0,
+            f"kernel_size must be a positive odd number, got {kernel_size}",
+        )
         self.mode = mode
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
 

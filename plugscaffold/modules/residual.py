@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import act_layer, conv3x3, norm_layer
+from .common import require_positive
 
 
 class ResNetBasicBlock(nn.Module):
@@ -9,9 +10,7 @@ class ResNetBasicBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
+        require_positive(in_channels=in_channels, out_channels=out_channels)
         self.conv1 = conv3x3(in_channels, out_channels)
         self.bn1 = norm_layer(out_channels)
         self.relu = act_layer()

@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import act_layer, conv3x3, norm_layer
+from .common import require, require_positive
 
 
 class ResNetBottleneck(nn.Module):
@@ -9,14 +10,9 @@ class ResNetBottleneck(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if out_channels < 4:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be at least 4: the bottleneck width is "
-                f"out_channels // 4 (ResNet's expansion of 4)."
-            )
+        require_positive(in_channels=in_channels, out_channels=out_channels)
+        # the bottleneck width is out_channels // 4 (ResNet's expansion of 4)
+        require(out_channels >= 4, f"out_channels ({out_channels}) must be at least 4")
         mid_channels = out_channels // 4
         self.conv1 = nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False)
         self.bn1 = norm_layer(mid_channels)

@@ -1,20 +1,18 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class ShuffleAttention(nn.Module):
     """Split C into G groups, halve each: channel gate (avg pool -> affine -> sigmoid) | spatial gate (GroupNorm -> affine -> sigmoid) -> concat -> channel shuffle (2)."""
 
     def __init__(self, channels: int, groups: int = 64) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("groups", groups)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if channels % (2 * groups) != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by 2 * groups ({2 * groups}) because each of "
-                f"the {groups} groups is split into a channel half and a spatial half."
-            )
+        require_positive(channels=channels, groups=groups)
+        # each group is split into a channel half and a spatial half
+        twice = 2 * groups
+        require(channels % twice == 0, f"channels ({channels}) must be divisible by 2 * groups ({twice})")
         self.groups = groups
         half = channels // (2 * groups)
         self.cweight = nn.Parameter(torch.zeros(1, half, 1, 1))

@@ -1,6 +1,8 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class SpatialReconstructionUnit(nn.Module):
     """GroupNorm -> sigmoid(GN(x) * gamma / sum(gamma)) = w -> gate at threshold -> cross-add the informative and weak halves."""
@@ -39,6 +41,7 @@ class ChannelReconstructionUnit(nn.Module):
         low_squeezed = low_channel // squeeze_ratio
         self.squeeze1 = nn.Conv2d(up_channel, up_squeezed, kernel_size=1, bias=False)
         self.squeeze2 = nn.Conv2d(low_channel, low_squeezed, kernel_size=1, bias=False)
+        # GWC / PWC1 / PWC2: the official code's names, kept for its state_dict keys
         self.GWC = nn.Conv2d(
             up_squeezed,
             channels,
@@ -73,50 +76,37 @@ class SpatialChannelReconstructionConv(nn.Module):
         group_kernel_size: int = 3,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("group_num", group_num),
-            ("squeeze_ratio", squeeze_ratio),
-            ("group_size", group_size),
-            ("group_kernel_size", group_kernel_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if group_kernel_size % 2 == 0:
-            raise ValueError(
-                f"group_kernel_size ({group_kernel_size}) must be odd so that padding "
-                f"group_kernel_size // 2 keeps H and W."
-            )
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha ({alpha}) must lie strictly between 0 and 1.")
-        if out_channels % group_num != 0:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be divisible by group_num ({group_num}) "
-                f"because the SRU group-normalises them."
-            )
-        if out_channels % 2 != 0:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be even because the SRU cross-adds "
-                f"the two channel halves."
-            )
+        require_positive(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            group_num=group_num,
+            squeeze_ratio=squeeze_ratio,
+            group_size=group_size,
+            group_kernel_size=group_kernel_size,
+        )
+        # padding group_kernel_size // 2 keeps H and W
+        require(group_kernel_size % 2 != 0, f"group_kernel_size ({group_kernel_size}) must be odd")
+        require(0 < alpha < 1, f"alpha ({alpha}) must lie strictly between 0 and 1")
+        # the SRU group-normalises them
+        wrong = out_channels % group_num
+        require(wrong == 0, f"out_channels ({out_channels}) % group_num ({group_num}) is {wrong}")
+        # the SRU cross-adds the two channel halves
+        require(out_channels % 2 == 0, f"out_channels ({out_channels}) must be even")
         up_channel = int(alpha * out_channels)
         up_squeezed = up_channel // squeeze_ratio
         low_squeezed = (out_channels - up_channel) // squeeze_ratio
-        if up_squeezed < 1 or low_squeezed < 1:
-            raise ValueError(
-                f"out_channels ({out_channels}) split by alpha ({alpha}) into {up_channel} and "
-                f"{out_channels - up_channel} channels must keep at least one channel in each part "
-                f"after squeezing by squeeze_ratio ({squeeze_ratio})."
-            )
-        if up_squeezed % group_size != 0 or out_channels % group_size != 0:
-            raise ValueError(
-                f"the CRU group convolution maps {up_squeezed} to out_channels ({out_channels}) "
-                f"channels, so both must be divisible by group_size ({group_size})."
-            )
+        # alpha splits out_channels in two; each part keeps a channel after the squeeze
+        parts = f"{up_channel} + {out_channels - up_channel} channels"
+        kept = up_squeezed >= 1 and low_squeezed >= 1
+        require(kept, f"alpha ({alpha}) splits into {parts}, too few to squeeze")
+        # the CRU group convolution maps up_squeezed to out_channels channels
+        grouped = up_squeezed % group_size == 0 and out_channels % group_size == 0
+        sizes = f"{up_squeezed} and out_channels ({out_channels})"
+        require(grouped, f"{sizes} must be divisible by group_size ({group_size})")
         self.proj = (
             nn.Conv2d(in_channels, out_channels, 1, bias=False) if in_channels != out_channels else None
         )
+        # SRU, CRU: the official code's names, kept for its state_dict keys
         self.SRU = SpatialReconstructionUnit(out_channels, group_num, gate_threshold)
         self.CRU = ChannelReconstructionUnit(
             out_channels, alpha, squeeze_ratio, group_size, group_kernel_size

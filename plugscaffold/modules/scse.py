@@ -1,26 +1,20 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class SpatialChannelSqueezeExcite(nn.Module):
     """cSE (avg pool -> 1x1 conv -> ReLU -> 1x1 conv -> sigmoid), sSE (1x1 conv -> sigmoid) -> x * c + x * s (or max)."""
 
     def __init__(self, channels: int, reduction: int = 16, combine: str = "add") -> None:
         super().__init__()
-        if combine not in ("add", "max"):
-            raise ValueError(
-                f"combine must be 'add' (the paper) or 'max' (the authors' code), got {combine!r}"
-            )
+        # 'add' in the paper, 'max' in the authors' code
+        require(combine in ("add", "max"), f"combine must be 'add' or 'max', got {combine!r}")
         self.combine = combine
-        for name, value in (("channels", channels), ("reduction", reduction)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        hidden = channels // reduction
-        if hidden < 1:
-            raise ValueError(
-                f"channels ({channels}) // reduction ({reduction}) must be at least 1 "
-                f"because the channel excitation has channels // reduction hidden units."
-            )
+        require_positive(channels=channels, reduction=reduction)
+        hidden = channels // reduction  # the channel excitation's hidden units
+        require(hidden >= 1, f"channels ({channels}) // reduction ({reduction}) is 0")
         # Same layout as the common PyTorch SCSEModule: cSE.1 / cSE.3 and sSE.0 hold weights.
         self.cSE = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),

@@ -1,21 +1,17 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class SqueezeExcite(nn.Module):
-    """Global avg pool -> FC (C -> C/r) -> ReLU -> FC (C/r -> C) -> sigmoid -> x * weights."""
+    """Avg pool -> FC (C -> C/r) -> ReLU -> FC (C/r -> C) -> sigmoid -> x * weights."""
 
     def __init__(self, channels: int, reduction: int = 16, bias: bool = True) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("reduction", reduction)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        hidden = channels // reduction
-        if hidden < 1:
-            raise ValueError(
-                f"channels ({channels}) // reduction ({reduction}) must be at least 1 "
-                f"because the bottleneck FC layer has channels // reduction units."
-            )
+        require_positive(channels=channels, reduction=reduction)
+        hidden = channels // reduction  # the bottleneck's units
+        require(hidden >= 1, f"channels ({channels}) // reduction ({reduction}) is 0")
         # fc.0 / fc.2 carry the weights, as in the common PyTorch SELayer state_dict.
         # bias=True is the authors' Caffe models (InnerProduct layers with their bias);
         # bias=False is moskomule/senet.pytorch's SELayer.

@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import act_layer, norm_layer
+from .common import require, require_positive
 
 
 class ShuffleNetV2Unit(nn.Module):
@@ -9,14 +10,9 @@ class ShuffleNetV2Unit(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if out_channels % 2 != 0:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be even: the unit concatenates two branches of "
-                f"out_channels // 2 channels."
-            )
+        require_positive(in_channels=in_channels, out_channels=out_channels)
+        # the unit concatenates two branches of out_channels // 2 channels
+        require(out_channels % 2 == 0, f"out_channels ({out_channels}) must be even")
         branch = out_channels // 2
         self.split = in_channels == out_channels
         if self.split:

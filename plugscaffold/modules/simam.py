@@ -1,16 +1,19 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class SimAM(nn.Module):
     """Energy (x - mean)^2 / (4 (var + lambda)) + 0.5 -> sigmoid -> x * weights (parameter-free)."""
 
     def __init__(self, channels: int, e_lambda: float = 1e-4) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
-        if isinstance(e_lambda, bool) or not isinstance(e_lambda, (int, float)) or not e_lambda > 0:
-            raise ValueError(f"e_lambda ({e_lambda!r}) must be a positive number.")
+        require_positive(channels=channels)
+        require(
+            type(e_lambda) in (int, float) and e_lambda > 0,
+            f"e_lambda ({e_lambda!r}) must be a positive number",
+        )
         self.e_lambda = float(e_lambda)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,8 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class SelectiveKernelBranch(nn.Module):
     """3x3 grouped conv (dilation d, no bias) -> BN -> ReLU."""
@@ -53,22 +55,17 @@ class SelectiveKernelConv(nn.Module):
         min_channels: int = 32,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("channels", channels),
-            ("branches", branches),
-            ("groups", groups),
-            ("reduction", reduction),
-            ("min_channels", min_channels),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if branches < 2:
-            raise ValueError(f"branches ({branches}) must be at least 2 so that there is a kernel to select.")
-        if channels % groups != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by groups ({groups}) "
-                f"because every branch is a grouped convolution."
-            )
+        require_positive(
+            channels=channels,
+            branches=branches,
+            groups=groups,
+            reduction=reduction,
+            min_channels=min_channels,
+        )
+        # there is a kernel to select
+        require(branches >= 2, f"branches ({branches}) must be at least 2")
+        # every branch is a grouped convolution
+        require(channels % groups == 0, f"channels ({channels}) must be divisible by groups ({groups})")
         # d = max(C / r, L) in the paper; branch m is the paper's (2m + 3)x(2m + 3) kernel,
         # taken as a 3x3 kernel with dilation m + 1.
         attn_channels = max(channels // reduction, min_channels)

@@ -2,14 +2,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require_positive
+
 
 class SpatialTransformer(nn.Module):
     """Localisation net (conv -> pool -> ReLU x 2 -> adaptive pool 3x3 -> MLP) -> 2x3 affine theta -> affine grid -> bilinear sampling."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
+        require_positive(channels=channels)
         # Layers of the PyTorch STN tutorial, made size-agnostic: same-padded convs, ceil-mode
         # pooling (any H, W >= 1) and an adaptive pool to the tutorial's 3x3 before the MLP.
         self.localization = nn.Sequential(

@@ -4,6 +4,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import require, require_positive
+
 
 def sincos_position_embedding_2d(
     height: int, width: int, dim: int, device: torch.device, dtype: torch.dtype
@@ -46,21 +48,12 @@ class TransformerEncoderLayer2d(nn.Module):
 
     def __init__(self, channels: int, heads: int = 8, mlp_ratio: int = 4, pos: str = "none") -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("heads", heads), ("mlp_ratio", mlp_ratio)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if channels % heads != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by heads ({heads}) so that every head gets "
-                f"channels // heads dimensions."
-            )
-        if pos not in ("none", "sincos"):
-            raise ValueError(f"pos ({pos!r}) must be 'none' or 'sincos'.")
-        if pos == "sincos" and channels % 4 != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by 4 for the 2D sin-cos position embedding "
-                f"(sin and cos of the row and of the column)."
-            )
+        require_positive(channels=channels, heads=heads, mlp_ratio=mlp_ratio)
+        # every head gets channels // heads dimensions
+        require(channels % heads == 0, f"channels ({channels}) must be divisible by heads ({heads})")
+        require(pos in ("none", "sincos"), f"pos ({pos!r}) must be 'none' or 'sincos'")
+        # the 2D sin-cos position embedding: sin and cos of the row and of the column
+        require(pos != "sincos" or channels % 4 == 0, f"channels ({channels}) must be divisible by 4")
         self.pos = pos
         # Attribute names of torch.nn.TransformerEncoderLayer, so its state_dict loads as it is.
         self.self_attn = TokenMultiheadSelfAttention(channels, heads)

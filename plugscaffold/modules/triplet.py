@@ -1,19 +1,20 @@
 import torch
 import torch.nn as nn
 
+from .common import require, require_positive
+
 
 class TripletAttentionGate(nn.Module):
     """Z-pool over dim 1 ([max, mean]) -> kxk conv -> BN -> sigmoid weights."""
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
-            raise ValueError(f"kernel_size ({kernel_size!r}) must be an integer.")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size ({kernel_size}) must be a positive odd number so that the "
-                f"attention map keeps the size of the pooled plane."
-            )
+        require(type(kernel_size) is int, f"kernel_size ({kernel_size!r}) must be an integer")
+        # the attention map keeps the size of the pooled plane
+        require(
+            kernel_size >= 1 and kernel_size % 2 != 0,
+            f"kernel_size ({kernel_size}) must be a positive odd number",
+        )
         # conv.conv / conv.bn, the official BasicConv names (bias-free conv, BN momentum 0.01).
         self.conv = nn.Sequential()
         self.conv.add_module("conv", nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False))
@@ -29,8 +30,7 @@ class TripletAttention(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int = 7) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels ({channels!r}) must be a positive integer.")
+        require_positive(channels=channels)
         # cw: C-W interaction (pooled over H); hc: H-C interaction (pooled over W);
         # hw: spatial (pooled over C). Names as in the official state_dict.
         self.cw = TripletAttentionGate(kernel_size)

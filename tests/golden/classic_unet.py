@@ -25,19 +25,21 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h))
 
 
-def act_layer() -> nn.Module:
-    """The activation after every block normalisation (--act relu): ReLU."""
-    return nn.ReLU(inplace=True)
-
-
 def conv3x3(in_channels: int, out_channels: int) -> nn.Module:
     """The 3x3 convolution inside every block (--conv conv): 3x3 convolution."""
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
 
 
 def norm_layer(in_channels: int) -> nn.Module:
-    """The normalisation after every block convolution (--norm bn): batch normalisation."""
+    """The normalisation after every block convolution (--norm bn): batch
+    normalisation.
+    """
     return nn.BatchNorm2d(in_channels)
+
+
+def act_layer() -> nn.Module:
+    """The activation after every block normalisation (--act relu): ReLU."""
+    return nn.ReLU(inplace=True)
 
 
 class DoubleConv(nn.Module):

@@ -9,11 +9,16 @@ Output: (B, 2, H, W) logits.
 Parameters: 30,434,730
 
 Plug-ins:
-    down hwd: Haar wavelet downsampling (Xu et al., Pattern Recognition 2023) https://github.com/apple1986/HWD
+    down hwd: Haar wavelet downsampling (Xu et al., Pattern Recognition 2023)
+        https://github.com/apple1986/HWD
         licence: not stated
-    up dysample: DySample: learning to upsample by learning to sample (Liu, Lu, Fu, Cao, ICCV 2023) https://github.com/tiny-smart/dysample
+    up dysample: DySample: learning to upsample by learning to sample (Liu, Lu, Fu, Cao,
+        ICCV 2023)
+        https://github.com/tiny-smart/dysample
         licence: MIT
-    skip eff: Efficient Feature Fusion (attention gate + concat + ECA + spatial attention) (Li et al., Computers in Biology and Medicine 2023) https://github.com/XSforAI/SUnet
+    skip eff: Efficient Feature Fusion (attention gate + concat + ECA + spatial
+        attention) (Li et al., Computers in Biology and Medicine 2023)
+        https://github.com/XSforAI/SUnet
         licence: not stated
 """
 
@@ -34,19 +39,21 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h))
 
 
-def act_layer() -> nn.Module:
-    """The activation after every block normalisation (--act relu): ReLU."""
-    return nn.ReLU(inplace=True)
-
-
 def conv3x3(in_channels: int, out_channels: int) -> nn.Module:
     """The 3x3 convolution inside every block (--conv conv): 3x3 convolution."""
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
 
 
 def norm_layer(in_channels: int) -> nn.Module:
-    """The normalisation after every block convolution (--norm bn): batch normalisation."""
+    """The normalisation after every block convolution (--norm bn): batch
+    normalisation.
+    """
     return nn.BatchNorm2d(in_channels)
+
+
+def act_layer() -> nn.Module:
+    """The activation after every block normalisation (--act relu): ReLU."""
+    return nn.ReLU(inplace=True)
 
 
 class DoubleConv(nn.Module):
@@ -68,6 +75,19 @@ class DoubleConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.double_conv(x)
+
+
+def require(ok: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``ok``: checks numbers edited by hand."""
+    if not ok:
+        raise ValueError(message)
+
+
+def require_positive(**values: int) -> None:
+    """Each of ``values`` is an integer of at least 1 (``True`` and ``2.0`` are not)."""
+    for name, value in values.items():
+        ok = type(value) is int and value >= 1
+        require(ok, f"{name} ({value!r}) must be a positive integer")
 
 
 class HaarAnalysisFilterBank(nn.Module):
@@ -99,12 +119,7 @@ class HaarWaveletDownsample(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        if in_channels < 1:
-            raise ValueError(f"in_channels ({in_channels}) must be a positive integer")
-        if out_channels < 1:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be a positive integer"
-            )
+        require_positive(in_channels=in_channels, out_channels=out_channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.wt = HaarAnalysisFilterBank()
@@ -128,13 +143,19 @@ class HaarWaveletDownsample(nn.Module):
         pad_w = x.shape[-1] % 2
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
+        # Haar DWT -> concat -> 1x1 conv as one 2x2 stride-2 conv (fused_weight): both
+        # steps are linear, so their composition is too; the same output as the plain
+        # chain (tested), without the 4C-channel intermediate
         conv = self.conv_bn_relu[0]
-        y = F.conv2d(x, self.fused_weight(), conv.bias, stride=2)
-        return self.conv_bn_relu[2](self.conv_bn_relu[1](y))
+        y = F.conv2d(x, self.fused_weight(), conv.bias, stride=2)  # DWT + 1x1 conv
+        y = self.conv_bn_relu[1](y)  # BN
+        return self.conv_bn_relu[2](y)
 
 
 class DySample(nn.Module):
-    """1x1 conv offsets ('pl': on pixel-shuffled x) * 0.25 (dyscope: * 0.5 * sigmoid(1x1 conv)) + init_pos -> grid_sample (bilinear, border)."""
+    """1x1 conv offsets ('pl': on pixel-shuffled x) * 0.25 (dyscope: * 0.5 *
+    sigmoid(1x1 conv)) + init_pos -> grid_sample (bilinear, border).
+    """
 
     def __init__(
         self,
@@ -145,30 +166,22 @@ class DySample(nn.Module):
         dyscope: bool = False,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("scale", scale),
-            ("groups", groups),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a positive integer.")
-        if style not in ("lp", "pl"):
-            raise ValueError(f"style ({style!r}) must be 'lp' or 'pl'.")
-        if in_channels % groups != 0:
-            raise ValueError(
-                f"in_channels ({in_channels}) must be divisible by groups ({groups}) "
-                f"because the input is split into groups that each get their own "
-                f"sampling grid."
-            )
+        require_positive(in_channels=in_channels, scale=scale, groups=groups)
+        require(style in ("lp", "pl"), f"style ({style!r}) must be 'lp' or 'pl'")
+        # each group of channels gets its own sampling grid
+        require(
+            in_channels % groups == 0,
+            f"in_channels ({in_channels}) must be divisible by groups ({groups})",
+        )
         conv_in = in_channels
         conv_out = 2 * groups * scale * scale
         if style == "pl":
-            if in_channels % (scale * scale) != 0:
-                raise ValueError(
-                    f"in_channels ({in_channels}) must be divisible by scale**2 "
-                    f"({scale * scale}) because style 'pl' pixel-shuffles the input "
-                    f"before the offset convolution."
-                )
+            # 'pl' pixel-shuffles the input before the offset convolution
+            s2 = scale * scale
+            require(
+                in_channels % s2 == 0,
+                f"in_channels ({in_channels}) must be divisible by scale**2 ({s2})",
+            )
             conv_in = in_channels // (scale * scale)
             conv_out = 2 * groups
         self.scale = scale
@@ -198,13 +211,17 @@ class DySample(nn.Module):
         # 'pl': a 1x1 conv on pixel_shuffle(x) followed by pixel_unshuffle is the same
         # map as a 1x1 conv on x viewed as (B, C / s^2, s^2 * H, W)
         feat = x.reshape(b, c // (s * s), s * s * h, w) if self.style == "pl" else x
-        # offsets in the official channel order (xy, group, a, b): 0.25 * conv + init_pos
+        # offsets in the official channel order (xy, group, a, b): 0.25 * conv +
+        # init_pos
         if hasattr(self, "scope"):
             offset = self.offset(feat) * torch.sigmoid(self.scope(feat))
             offset = torch.add(self.init_pos, offset.reshape(b, -1, h, w), alpha=0.5)
         elif self.style == "lp":
-            # the 0.25 scale and init_pos fold into the conv (one full-size pass fewer)
-            # a local, so that TorchScript narrows its Optional type
+            # 0.25 * conv(x) + init_pos as one conv: weights 0.25 * W, bias 0.25 * b +
+            # init_pos; the same affine map, one full-size pass fewer (tested against
+            # the
+            # plain chain); conv_bias is a local so that TorchScript narrows its
+            # Optional
             conv_bias = self.offset.bias
             if conv_bias is None:
                 raise ValueError("DySample's offset convolution needs its bias.")
@@ -215,18 +232,23 @@ class DySample(nn.Module):
                 self.init_pos, self.offset(feat).reshape(b, -1, h, w), alpha=0.25
             )
         offset = offset.reshape(b, 2, -1, h, w).to(work)
-        # grid_sample(align_corners=False) reads u = (p + 0.5 + d) / (W / 2) - 1, x first:
-        # the pixel-centre part is computed once per size, then one pass adds d / (W / 2)
+        # grid_sample(align_corners=False) reads u = (p + 0.5 + d) / (W / 2) - 1, x
+        # first:
+        # the pixel-centre part is computed once per size, then one pass adds d / (W /
+        # 2)
         centre_x = torch.arange(w, device=x.device, dtype=work) + 0.5
         centre_y = torch.arange(h, device=x.device, dtype=work) + 0.5
         centre = torch.stack(
             [centre_x.view(1, w).expand(h, w), centre_y.view(h, 1).expand(h, w)]
         )
-        # W / 2 and H / 2 from the last pixel centres: tensors that follow the input size in a
-        # traced or exported graph (torch.tensor([w / 2, h / 2]) would be a constant there)
+        # W / 2 and H / 2 from the last pixel centres: tensors that follow the input
+        # size in a
+        # traced or exported graph (torch.tensor([w / 2, h / 2]) would be a constant
+        # there)
         half = (torch.stack([centre_x[-1], centre_y[-1]]) + 0.5).view(1, 2, 1, 1, 1) / 2
         grid = torch.addcdiv(centre.view(1, 2, 1, h, w) / half - 1, offset, half)
-        # pixel shuffle to (B, xy, G, sH, sW), then one copy to grid_sample's (B * G, sH, sW, xy)
+        # pixel shuffle to (B, xy, G, sH, sW), then one copy to grid_sample's (B * G,
+        # sH, sW, xy)
         grid = F.pixel_shuffle(grid.reshape(b, -1, h, w), s).reshape(
             b, 2, g, s * h, s * w
         )
@@ -239,7 +261,9 @@ class DySample(nn.Module):
 
 
 class SUnetEfficientAttentionGate(nn.Module):
-    """Grouped 1x1 conv -> BN -> ReLU on gate and skip -> add -> ReLU -> 1x1 conv -> BN -> sigmoid -> skip * psi + skip."""
+    """Grouped 1x1 conv -> BN -> ReLU on gate and skip -> add -> ReLU -> 1x1 conv -> BN
+    -> sigmoid -> skip * psi + skip.
+    """
 
     def __init__(
         self,
@@ -254,11 +278,10 @@ class SUnetEfficientAttentionGate(nn.Module):
             ("skip_channels", skip_channels),
             ("inter_channels", inter_channels),
         ):
-            if value % groups != 0:
-                raise ValueError(
-                    f"{name} ({value}) must be divisible by groups ({groups}) "
-                    f"because the attention gate uses grouped 1x1 convolutions."
-                )
+            require(
+                value % groups == 0,
+                f"{name} ({value}) must be divisible by groups ({groups})",
+            )
         self.grouped_conv_g = nn.Sequential(
             nn.Conv2d(gate_channels, inter_channels, 1, groups=groups, bias=True),
             nn.BatchNorm2d(inter_channels),
@@ -281,7 +304,7 @@ class SUnetEfficientAttentionGate(nn.Module):
 
 
 class SUnetEfficientChannelAttention(nn.Module):
-    """Global avg pool -> 1D conv across channels (k from log2(C)) -> sigmoid weights."""
+    """Avg pool -> 1D conv across channels (k from log2(C)) -> sigmoid weights."""
 
     def __init__(self, channels: int, gamma: int = 2, b: int = 1) -> None:
         super().__init__()
@@ -303,11 +326,10 @@ class SUnetSpatialAttention(nn.Module):
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(
-                f"spatial_kernel_size ({kernel_size}) must be a positive odd number "
-                f"so that the spatial attention map keeps the input size."
-            )
+        odd = kernel_size > 0 and kernel_size % 2 == 1  # so that the map keeps H and W
+        require(
+            odd, f"spatial_kernel_size ({kernel_size}) must be a positive odd number"
+        )
         self.conv1 = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -317,7 +339,9 @@ class SUnetSpatialAttention(nn.Module):
 
 
 class EfficientFeatureFusion(nn.Module):
-    """EAG(gate=x, skip) -> concat [gated skip, x] -> ECA reweight -> spatial attention reweight."""
+    """EAG(gate=x, skip) -> concat [gated skip, x] -> ECA reweight -> spatial
+    attention reweight.
+    """
 
     def __init__(
         self,
@@ -331,18 +355,13 @@ class EfficientFeatureFusion(nn.Module):
         super().__init__()
         if not inter_channels:  # None or 0: the gate is as wide as the input
             inter_channels = channels
-        if groups < 1:
-            raise ValueError(f"groups ({groups}) must be a positive integer.")
-        if channels % groups != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by groups ({groups}) "
-                f"because the attention gate uses grouped 1x1 convolutions."
+        require_positive(groups=groups)  # the attention gate's grouped 1x1 convolutions
+        for name, value in (("channels", channels), ("inter_channels", inter_channels)):
+            require(
+                value % groups == 0,
+                f"{name} ({value}) must be divisible by groups ({groups})",
             )
-        if inter_channels % groups != 0:
-            raise ValueError(
-                f"inter_channels ({inter_channels}) must be divisible by groups "
-                f"({groups}) because the attention gate uses grouped 1x1 convolutions."
-            )
+        # EAG, ECA, SA: the official code's names, kept for its state_dict keys
         self.EAG = SUnetEfficientAttentionGate(
             channels, channels, inter_channels, groups
         )
@@ -369,33 +388,25 @@ class UNet(nn.Module):
         self.enc4 = DoubleConv(256, 512)
         self.down4 = HaarWaveletDownsample(512, 512)
         self.bottleneck = DoubleConv(512, 1024)
-        self.up4 = DySample(1024, scale=2, style="lp", groups=4, dyscope=False)
+        self.up4 = DySample(1024)
         # 1x1 projection: eff needs equal inputs: upsampled 1024 vs skip 512
         self.align4 = nn.Conv2d(1024, 512, kernel_size=1)
-        self.fuse4 = EfficientFeatureFusion(
-            512, inter_channels=0, groups=32, spatial_kernel_size=7
-        )
+        self.fuse4 = EfficientFeatureFusion(512, inter_channels=0)
         self.dec4 = DoubleConv(1024, 512)
-        self.up3 = DySample(512, scale=2, style="lp", groups=4, dyscope=False)
+        self.up3 = DySample(512)
         # 1x1 projection: eff needs equal inputs: upsampled 512 vs skip 256
         self.align3 = nn.Conv2d(512, 256, kernel_size=1)
-        self.fuse3 = EfficientFeatureFusion(
-            256, inter_channels=0, groups=32, spatial_kernel_size=7
-        )
+        self.fuse3 = EfficientFeatureFusion(256, inter_channels=0)
         self.dec3 = DoubleConv(512, 256)
-        self.up2 = DySample(256, scale=2, style="lp", groups=4, dyscope=False)
+        self.up2 = DySample(256)
         # 1x1 projection: eff needs equal inputs: upsampled 256 vs skip 128
         self.align2 = nn.Conv2d(256, 128, kernel_size=1)
-        self.fuse2 = EfficientFeatureFusion(
-            128, inter_channels=0, groups=32, spatial_kernel_size=7
-        )
+        self.fuse2 = EfficientFeatureFusion(128, inter_channels=0)
         self.dec2 = DoubleConv(256, 128)
-        self.up1 = DySample(128, scale=2, style="lp", groups=4, dyscope=False)
+        self.up1 = DySample(128)
         # 1x1 projection: eff needs equal inputs: upsampled 128 vs skip 64
         self.align1 = nn.Conv2d(128, 64, kernel_size=1)
-        self.fuse1 = EfficientFeatureFusion(
-            64, inter_channels=0, groups=32, spatial_kernel_size=7
-        )
+        self.fuse1 = EfficientFeatureFusion(64, inter_channels=0)
         self.dec1 = DoubleConv(128, 64)
         self.head = nn.Conv2d(64, classes, kernel_size=1)
 
