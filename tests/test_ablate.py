@@ -349,3 +349,21 @@ def test_slurm_launcher_through_submitit_local_executor_survives_a_cancelled_tas
         out / "variants" / "baseline" / "runs" / "seed0" / "result.json"
     ).stat().st_mtime_ns == baseline_result
     assert "#SBATCH --array=0-0" in (out / "slurm" / "sbatch.sh").read_text()  # only the rerun task
+
+
+def test_readme_seed001_study_is_the_walkthroughs_three_commands(catalog):
+    """The README's seed-001 study describes the same models as the walkthrough's commands."""
+    from test_seed001 import readme_commands
+
+    from plugscaffold.spec import make_spec
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("Seed 001's table as a study", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    study = parse_study(yaml.safe_load(block), catalog)
+    assert [v.name for v in study.variants] == ["unet", "dsconv", "msca"]
+    for variant, (argv, _) in zip(study.variants, readme_commands()):
+        options: dict = {}
+        for flag, value in zip(argv[2::2], argv[3::2]):
+            key = flag[2:].replace("-", "_")
+            options[key] = [*options.get(key, []), value] if key == "attn" else value
+        assert variant.canonical == make_spec(catalog, "x", options).options(), variant.name
