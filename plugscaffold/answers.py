@@ -50,7 +50,11 @@ def project_command(spec: Spec, catalog: Catalog, check: Check) -> str:
     return (
         spec.command(catalog)
         + " --project"
-        + ("" if (check.height, check.width) == (PROJECT_SIZE, PROJECT_SIZE) else f" --size {check.size_text}")
+        + (
+            ""
+            if (check.height, check.width) == (PROJECT_SIZE, PROJECT_SIZE)
+            else f" --size {check.size_text}"
+        )
         + ("" if check.batch == default.batch else f" --batch {check.batch}")
     )
 
@@ -101,6 +105,53 @@ def read_project_record(data: Any) -> tuple[Check, SmokeResult | None]:
 
 def dump_answers(data: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+#: The text of every file plugscaffold generated last, the base of ``update``'s merge.
+GENERATED_FILE = ".plugscaffold-generated"
+GENERATED_HEADER = (
+    "# What plugscaffold generated last (JSON, zlib, base64): the base that 'plugscaffold update'\n"
+    "# merges your edits against. Keep it with the project; do not edit it.\n"
+)
+
+
+def digest(text: str) -> str:
+    """The digest of a generated file's text, as the answers file records it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def record_generated(data: dict[str, Any], files: dict[str, str]) -> dict[str, str]:
+    """The answers file, with a digest of each of ``files`` (what was generated), and the
+    compact copy of their text (:data:`GENERATED_FILE`), by relative path."""
+    import base64
+    import json
+    import zlib
+
+    data = {**data, "generated": {relative: digest(text) for relative, text in sorted(files.items())}}
+    packed = zlib.compress(json.dumps(files, sort_keys=True).encode("utf-8"), 9)
+    return {
+        ANSWERS_FILE: dump_answers(data),
+        GENERATED_FILE: GENERATED_HEADER + base64.encodebytes(packed).decode("ascii"),
+    }
+
+
+def read_generated(text: str) -> dict[str, str]:
+    """The files in a :data:`GENERATED_FILE`'s ``text``; ValueError when it is not one."""
+    import base64
+    import binascii
+    import json
+    import zlib
+
+    body = "".join(line for line in text.splitlines(True) if not line.startswith("#"))
+    try:
+        files = json.loads(zlib.decompress(base64.b64decode(body, validate=False)).decode("utf-8"))
+    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"not a record of generated files ({shorten(str(exc))})") from None
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise ValueError("not a record of generated files (not a mapping of paths to text)")
+    return files
 
 
 def source_digest(classes: tuple[str, ...]) -> str:

@@ -577,6 +577,8 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
         )
     for key in result.upgraded_modules:
         print(f"Upgraded     {key} to the catalog's current implementation")
+    for note in result.notes:
+        print(f"Base         {note}")
     return 0
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .answers import ANSWERS_FILE, answers, dump_answers, project_record
+from .answers import answers, project_record, record_generated
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .files import check_target, commit, staging
@@ -70,12 +70,11 @@ def generate(
             result = worker.run(stage / "model.py", plan, check, baseline)
             source = with_parameters(source, result.parameters)
         record = project_record(check, result) if project else None
-        contents = {
-            "model.py": source,
-            ANSWERS_FILE: dump_answers(answers(plan, catalog, result.parameters if result else None, record)),
-        }
+        contents = {"model.py": source}
         if project:
             contents.update(project_files(plan, catalog, result, check))
+        data = answers(plan, catalog, result.parameters if result else None, record)
+        contents.update(record_generated(data, contents))  # what update merges against
         files = commit(stage, target, contents, replace=force) if target is not None else []
     return Generated(plan=plan, source=source, smoke=result, check=check, contents=contents, files=files)
 

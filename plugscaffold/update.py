@@ -2,14 +2,19 @@
 
 Three versions of every generated file meet in a three-way merge:
 
-- base: what plugscaffold generated before, regenerated from the recorded answers;
+- base: what plugscaffold generated before: the text recorded in .plugscaffold-generated
+  (checked against the digest of each file in the answers file), else re-rendered from the
+  recorded answers when that reproduces the digest, else your file when it still has it;
 - yours: the file as it is now, with your edits;
 - new: what plugscaffold generates with the changed options.
 
 Lines only you changed keep your version; lines only the update changed take the new one;
 lines both changed get standard conflict markers (``<<<<<<< yours`` ... ``>>>>>>> new``),
 the command names the files and exits 1. Nothing is lost either way. No git repository
-or template tags are needed: the answers file (.plugscaffold.yml) is the whole record.
+or template tags are needed: the answers file (.plugscaffold.yml) and the text it was made
+with (.plugscaffold-generated) are the whole record. So a plugscaffold upgrade (a changed
+template, catalog or module) between generation and update is the update's change, never
+taken for yours; when no recorded base reproduces a digest, the update says so.
 
 Plug-in classes whose catalog implementation changed since generation keep the code in
 your file (their lines differ between base and yours) unless ``--upgrade-modules``.
@@ -35,12 +40,19 @@ from typing import Any, Callable, Mapping
 import merge3
 import yaml
 
-from .answers import ANSWERS_FILE, read_project_record, source_digest
+from .answers import (
+    ANSWERS_FILE,
+    GENERATED_FILE,
+    digest,
+    read_generated,
+    read_project_record,
+    source_digest,
+)
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .errors import PlugscaffoldError, SmokeError, SpecError, TargetError, shorten
 from .files import commit, project_lock, staging, write_text
-from .inline import definition
+from .inline import definition, fit_width
 from .pipeline import Generated, generate
 from .project import project_files
 from .render import format_code, render_model
@@ -67,6 +79,7 @@ class Updated:
     kept_modules: list[str] = field(default_factory=list)
     upgraded_modules: list[str] = field(default_factory=list)
     diff: str = ""
+    notes: list[str] = field(default_factory=list)  # where the base came from, when not re-rendered
 
 
 def read_answers(directory: Path) -> dict[str, Any]:
@@ -136,6 +149,7 @@ def update(
     with project_lock(directory, on_wait), ExitStack() as stack:
         recorded = read_answers(directory)
         base, record = _base(directory, recorded, catalog)
+        base, notes = true_base(directory, recorded, base)
         copier = _read_copier_answers(directory)
         if check is None and record is not None:  # a training project keeps its image size
             check = replace(read_project_record(record)[0], timeout=Check().timeout)
@@ -158,6 +172,7 @@ def update(
             catalog=catalog,
         )
         result = _merge_all(directory, base, gen, recorded["modules"], catalog, upgrade_modules)
+        result.notes = notes
         if smoke and not result.conflicts and result.merged["model.py"] != gen.contents["model.py"]:
             # Your edits make the file on disk differ from the one checked: check it as written.
             try:
@@ -174,6 +189,7 @@ def update(
             return result
         contents = {relative: result.merged[relative] for relative in [*result.changed, *result.added]}
         contents[ANSWERS_FILE] = gen.contents[ANSWERS_FILE]
+        contents[GENERATED_FILE] = gen.contents[GENERATED_FILE]  # the next update's base
         if copier is not None:
             contents[COPIER_ANSWERS] = _copier_answers_text(
                 directory, copier, gen, project or record is not None
@@ -211,6 +227,60 @@ def _base(directory: Path, recorded: dict[str, Any], catalog: Catalog) -> tuple[
     return base, record
 
 
+#: The files that record how a project was made: written by each update, never merged.
+RECORDS = (ANSWERS_FILE, GENERATED_FILE)
+
+
+def true_base(
+    directory: Path, recorded: dict[str, Any], rendered: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The text plugscaffold generated for each file, and a note for each file whose base
+    is not the re-rendered one.
+
+    The answers file records a digest of each generated file. The re-rendered base counts
+    when it reproduces that digest; otherwise plugscaffold changed since (a new version, its
+    catalog or a module), and the recorded text is the base, or your file when it still has
+    the digest (you did not edit it). Only when none does (a project made before digests
+    were recorded has none to check) is the re-rendered base used as it is.
+    """
+    digests = recorded.get("generated")
+    if not isinstance(digests, dict):
+        return rendered, []  # made before plugscaffold recorded what it generated
+    stored: dict[str, str] = {}
+    path = directory / GENERATED_FILE
+    if path.is_file():
+        try:
+            stored = read_generated(read_text(path))
+        except ValueError:
+            stored = {}
+    made = f"plugscaffold {recorded.get('plugscaffold_version')}, catalog {recorded.get('catalog_version')}"
+    base, notes = dict(rendered), []
+    for relative, wanted in digests.items():
+        if not isinstance(relative, str) or relative in RECORDS:
+            continue
+        if relative in rendered and digest(rendered[relative]) == wanted:
+            continue
+        current = directory / relative
+        if relative in stored and digest(stored[relative]) == wanted:
+            base[relative] = stored[relative]
+            source = f"the text recorded in {GENERATED_FILE}"
+        elif current.is_file() and digest(read_text(current)) == wanted:
+            base[relative] = read_text(current)
+            source = "your file, which you have not edited"
+        else:
+            notes.append(
+                f"{relative}: what {made} generated is neither reproduced nor recorded "
+                f"({GENERATED_FILE} missing or altered); lines plugscaffold has changed since may "
+                "show as your edits"
+            )
+            continue
+        notes.append(
+            f"{relative}: this version renders what {made} generated differently; merged against "
+            f"{source}, so the difference is the update's, not yours"
+        )
+    return base, notes
+
+
 def _copier_check(directory: Path, copier: dict[str, Any] | None) -> Check | None:
     """The check at the size answered in copier (None when there is none, or it was left empty)."""
     size = (copier or {}).get("size")
@@ -238,7 +308,7 @@ def _merge_all(
     upgrade_modules: bool,
 ) -> Updated:
     """Three-way merge of every generated file (base, yours on disk, new in ``gen``)."""
-    new = {relative: text for relative, text in gen.contents.items() if relative != ANSWERS_FILE}
+    new = {relative: text for relative, text in gen.contents.items() if relative not in RECORDS}
     current = {
         relative: read_text(directory / relative) for relative in new if (directory / relative).exists()
     }
@@ -339,7 +409,7 @@ def _upgrade_classes(source: str, names: list[str], path: Path) -> str:
     for node in sorted(tree.body, key=lambda n: -n.lineno):
         if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in names:
             start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-            lines[start : node.end_lineno] = [format_code(definition(node.name).source)]
+            lines[start : node.end_lineno] = [format_code(fit_width(definition(node.name).source))]
     return "".join(lines)
 
 

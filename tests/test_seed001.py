@@ -65,7 +65,7 @@ def test_the_tutorial_network_has_the_layers_of_the_tutorial(run_cli, tmp_path):
         'self.up4 = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)',
         "self.dec4 = DoubleConv(1024, 256)",
         "self.dec1 = DoubleConv(128, 64)",
-        "self.head = DepthwiseSeparableConv(64, classes, kernel_size=1, bias=False)",
+        "self.head = DepthwiseSeparableConv(64, classes, kernel_size=1)",  # bias=False: the default
     ]:
         assert line in text, line
     base = run_cli(*argv, "--stdout", "--no-smoke", cwd=tmp_path).out

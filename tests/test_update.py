@@ -29,8 +29,8 @@ def user_edits(project):
     edit(model, "class UNet(nn.Module):", "# Baseline for experiment 3 (seed 7).\nclass UNet(nn.Module):")
     edit(
         model,
-        "self.enc1_attn = SqueezeExcite(16, reduction=16",
-        "self.enc1_attn = SqueezeExcite(16, reduction=4",
+        "self.enc1_attn = SqueezeExcite(16)",
+        "self.enc1_attn = SqueezeExcite(16, reduction=4)",
     )
     edit(model, "import torch\n", "import torch\nimport torch.utils.checkpoint\n")
     model.write_text(model.read_text() + "\n    def encoder_parameters(self) -> int:\n        return 42\n")
@@ -44,7 +44,7 @@ def test_a_slot_change_keeps_every_user_edit(project, run_cli, tmp_path):
     text = (project / "model.py").read_text()
     assert "<<<<<<<" not in text
     assert "# Baseline for experiment 3 (seed 7).\nclass UNet(nn.Module):" in text
-    assert "self.enc1_attn = SqueezeExcite(16, reduction=4" in text
+    assert "self.enc1_attn = SqueezeExcite(16, reduction=4)" in text
     assert "import torch.utils.checkpoint" in text
     assert "    def encoder_parameters(self) -> int:\n        return 42\n" in text
     assert (project / "notes.md").read_text() == "my notes\n"
@@ -62,8 +62,8 @@ def test_a_slot_change_keeps_every_user_edit(project, run_cli, tmp_path):
 def test_an_edit_on_a_line_the_update_changes_gives_markers_with_both_versions(project, run_cli):
     edit(
         project / "model.py",
-        'DySample(32, scale=2, style="lp", groups=4',
-        'DySample(32, scale=2, style="lp", groups=8',
+        "self.up1 = DySample(32)",
+        "self.up1 = DySample(32, groups=8)",
     )
     result = run_cli("update", "proj", "--up", "bilinear", "--no-smoke")
     assert result.code == 1
@@ -185,8 +185,8 @@ def test_a_corrupted_project_record_is_one_line_and_changes_nothing(run_cli, tmp
 def test_dry_run_with_conflicts_says_would_conflict_and_exits_1(project, run_cli):
     edit(
         project / "model.py",
-        'DySample(32, scale=2, style="lp", groups=4',
-        'DySample(32, scale=2, style="lp", groups=8',
+        "self.up1 = DySample(32)",
+        "self.up1 = DySample(32, groups=8)",
     )
     before = {p: (project / p).read_bytes() for p in tree(project)}
     result = run_cli("update", "proj", "--up", "bilinear", "--dry-run", "--no-smoke")
@@ -229,3 +229,83 @@ def test_update_refuses_a_merge_whose_file_fails_the_check(run_cli, tmp_path):
     assert "wrote the merge as asked (--keep-failing), but model.py fails its check" in kept.err
     text = model.read_text()
     assert "x = x[:, :5]" in text and "nn.GELU" in text
+
+
+@pytest.fixture
+def upgrade(monkeypatch, tmp_path):
+    """Simulate a plugscaffold upgrade: a template line changes and the catalog's version."""
+    import shutil
+
+    from plugscaffold import catalog as catalog_module
+    from plugscaffold import render
+    from plugscaffold.resources import CATALOG_PATH, TEMPLATES_DIR
+
+    def apply():
+        templates = tmp_path / "upgraded_templates"
+        shutil.copytree(TEMPLATES_DIR, templates)
+        jinja = templates / "unet" / "model.py.jinja"
+        edit(
+            jinja,
+            "        height, width = x.shape[-2:]\n",
+            "        # upgraded\n        height, width = x.shape[-2:]\n",
+        )
+        catalog = tmp_path / "upgraded_catalog.yaml"
+        catalog.write_text(CATALOG_PATH.read_text().replace('version: "2026.11.3"', 'version: "2027.1.1"', 1))
+        monkeypatch.setattr(render, "TEMPLATES_DIR", templates)
+        monkeypatch.setattr(catalog_module, "CATALOG_PATH", catalog)
+        render.environment.cache_clear()
+
+    yield apply
+    render.environment.cache_clear()
+
+
+def test_update_across_a_plugscaffold_upgrade_keeps_your_edit_and_takes_the_generators_change(
+    project, run_cli, upgrade
+):
+    model = project / "model.py"
+    edit(model, "self.enc1_attn = SqueezeExcite(16)", "self.enc1_attn = SqueezeExcite(16, reduction=4)")
+    upgrade()
+    result = run_cli("update", "proj", "--up", "bilinear", "--no-smoke")
+    assert result.code == 0, result.err
+    text = model.read_text()
+    assert "<<<<<<<" not in text
+    assert "self.enc1_attn = SqueezeExcite(16, reduction=4)" in text  # your edit
+    assert "(catalog 2027.1.1)" in text and "2026.11.3" not in text  # the new generator's header
+    assert "        # upgraded\n        height, width" in text  # ... and its template
+    assert "InterpolateUp(" in text  # ... and the option changed
+    assert (
+        "Base         model.py: this version renders what plugscaffold 0.1.0, catalog 2026.11.3" in result.out
+    )
+    # the record now describes this update's output: the next update reproduces its base
+    again = run_cli("update", "proj", "--no-smoke")
+    assert again.code == 0 and "Base " not in again.out and model.read_text() == text
+
+
+def test_without_the_recorded_text_an_unedited_file_is_its_own_base(project, run_cli, upgrade):
+    (project / ".plugscaffold-generated").unlink()
+    upgrade()
+    result = run_cli("update", "proj", "--no-smoke")
+    assert result.code == 0, result.err
+    assert "merged against your file, which you have not edited" in result.out
+    text = (project / "model.py").read_text()
+    assert "(catalog 2027.1.1)" in text and "# upgraded" in text
+
+
+def test_an_unreproducible_base_of_an_edited_file_is_said(project, run_cli, upgrade):
+    (project / ".plugscaffold-generated").write_text("# damaged\nnot base64 at all\n")
+    edit(project / "model.py", "class UNet(nn.Module):", "# mine\nclass UNet(nn.Module):")
+    upgrade()
+    result = run_cli("update", "proj", "--no-smoke")
+    assert "neither reproduced nor recorded" in result.out
+    assert "# mine\nclass UNet" in (project / "model.py").read_text()
+
+
+def test_a_syntax_error_under_upgrade_modules_is_one_line(project, run_cli):
+    edit(project / "model.py", "class UNet(nn.Module):", "class UNet(nn.Module)")
+    answers = project / ".plugscaffold.yml"
+    data = yaml.safe_load(answers.read_text())
+    data["modules"] = {key: "0" * 12 for key in data["modules"]}  # every module 'changed' since
+    answers.write_text(yaml.safe_dump(data))
+    result = run_cli("update", "proj", "--upgrade-modules", "--no-smoke")
+    assert result.code == 1 and len(result.err.strip().splitlines()) == 1
+    assert "does not parse" in result.err and "internal error" not in result.err

@@ -272,7 +272,7 @@ def _collapse_blank(text: str) -> str:
 
 def write_variant(stage: Path, variant: Variant, spec: HomeworkSpec, catalog: Catalog) -> None:
     """The solution's project files and the student's folder of one variant, into ``stage``."""
-    from ..answers import ANSWERS_FILE, answers, dump_answers
+    from ..answers import ANSWERS_FILE, GENERATED_FILE, answers, record_generated
     from ..render import with_parameters
 
     sid, gen, ref = variant.student.id, variant.generated, variant.reference
@@ -281,8 +281,9 @@ def write_variant(stage: Path, variant: Variant, spec: HomeworkSpec, catalog: Ca
     source = gen.source if gen.smoke else with_parameters(gen.source, ref.model.parameters)
     contents = dict(gen.contents)
     contents["model.py"] = source
-    if ANSWERS_FILE in contents and not gen.smoke:
-        contents[ANSWERS_FILE] = dump_answers(answers(gen.plan, catalog, ref.model.parameters))
+    if ANSWERS_FILE in contents and not gen.smoke:  # the record of what was generated, counted
+        files = {k: v for k, v in contents.items() if k not in (ANSWERS_FILE, GENERATED_FILE)}
+        contents.update(record_generated(answers(gen.plan, catalog, ref.model.parameters), files))
     tests = render_tests(variant, spec)
     for relative, text in {**contents, TEST_FILE: tests}.items():
         (solution / relative).parent.mkdir(parents=True, exist_ok=True)
