@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import yaml
 
 from . import expr
-from .errors import CatalogError, SpecError, did_you_mean
+from .errors import CatalogError, SpecError, did_you_mean, shorten
 from .resources import CATALOG_PATH, MODULES_DIR
 
 #: Names a channel rule, a constraint or a build template may use besides hyper-parameters.
@@ -509,7 +509,7 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot], modules_dir: P
         if not isinstance(source["classes"], list) or not all(isinstance(c, str) for c in classes) or not classes:
             raise CatalogError(f"{where}: source classes must be a non-empty list of class names")
         if modules_dir == MODULES_DIR:  # a user catalog's are checked as its sources load
-            _check_classes(source_file, classes, where)
+            _check_classes(source_file, classes, raw["build"], where)
 
     params = {}
     for pname, praw in (raw.get("params") or {}).items():
@@ -612,8 +612,11 @@ def _parse_entry(raw: Any, where: str, slots: Mapping[str, Slot], modules_dir: P
     )
 
 
-def _check_classes(source_file: str, classes: tuple[str, ...], where: str) -> None:
-    """Every name in an entry's ``source.classes`` is a top-level definition of its file."""
+def _check_classes(source_file: str, classes: tuple[str, ...], build: Any, where: str) -> None:
+    """Every name in an entry's ``source.classes`` is a top-level definition of its file, and
+    every class its ``build`` calls comes with them."""
+    import ast
+
     from . import inline
 
     defined = [d.name for d in inline.index().values() if d.file == source_file]
@@ -622,6 +625,18 @@ def _check_classes(source_file: str, classes: tuple[str, ...], where: str) -> No
             raise CatalogError(
                 f"{where}: source classes names '{name}', which modules/{source_file} does not "
                 f"define{did_you_mean(name, defined)}"
+            )
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(str(build)) if f}
+        call = ast.parse(str(build).format(**{f: "0" for f in fields}), mode="eval")
+    except (SyntaxError, ValueError, KeyError, IndexError):
+        raise CatalogError(f"{where}: build is not one Python call ({shorten(str(build))})") from None
+    inlined = set(inline.needed(inline.index(), classes))
+    for node in ast.walk(call):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in inlined:
+            raise CatalogError(
+                f"{where}: build calls {node.func.id}, which is not in source classes "
+                f"{list(classes)} nor used by them; add it to source classes"
             )
 
 

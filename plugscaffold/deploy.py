@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 from . import inline
 from .catalog import DEPLOY_PATHS, Catalog, Entry
-from .errors import PlugscaffoldError, SpecError, did_you_mean
+from .errors import DeployError, SpecError, did_you_mean
 from .plan import Plan
 from .resources import PACKAGE_DIR
 from .smoke import Check
@@ -40,10 +40,6 @@ DESCRIPTIONS = {
 DEFAULT_SIZE = 64
 #: Packages the ONNX path imports (none is needed by plugscaffold itself).
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
-
-
-class DeployError(PlugscaffoldError):
-    """A deployment check could not be run (a missing package, a crashed or stopped worker)."""
 
 
 @dataclass(frozen=True)

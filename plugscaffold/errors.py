@@ -34,6 +34,38 @@ class SmokeError(PlugscaffoldError):
     """The generated model failed its smoke check."""
 
 
+class UpdateConflict(PlugscaffoldError):
+    """Both your edits and the update changed the same lines of some files."""
+
+
+class MergeFailsCheck(PlugscaffoldError):
+    """The merged model.py (the update with the user's edits) fails the smoke check."""
+
+
+class DeployError(PlugscaffoldError):
+    """A deployment check could not be run (a missing package, a crashed or stopped worker)."""
+
+
+class ProbeError(PlugscaffoldError):
+    """The class cannot be probed or added (the message says why; nothing is written)."""
+
+
+class StudyError(PlugscaffoldError):
+    """The study file or the short form is wrong (one line naming the file and the line)."""
+
+
+class WorkerDied(PlugscaffoldError):
+    """The measuring process ended (killed, or crashed in native code) while it measured a variant."""
+
+
+class HomeworkError(PlugscaffoldError):
+    """The homework could not be generated or graded (one line, like every other error)."""
+
+
+class GradingStopped(HomeworkError):
+    """A signal stopped grading; every submission process was ended."""
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest candidate, or ''."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)

@@ -50,7 +50,15 @@ from .answers import (
 )
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
-from .errors import PlugscaffoldError, SmokeError, SpecError, TargetError, shorten
+from .errors import (
+    MergeFailsCheck,
+    PlugscaffoldError,
+    SmokeError,
+    SpecError,
+    TargetError,
+    UpdateConflict,
+    shorten,
+)
 from .files import commit, project_lock, staging, write_text
 from .inline import definition, fit_width
 from .pipeline import Generated, generate
@@ -62,10 +70,6 @@ from .yamlfile import read_yaml
 
 COPIER_ANSWERS = ".copier-answers.yml"
 _FIX = "restore it from version control"
-
-
-class UpdateConflict(PlugscaffoldError):
-    """Both your edits and the update changed the same lines of some files."""
 
 
 @dataclass
@@ -337,10 +341,6 @@ def _merge_all(
     else:
         result.kept_modules = changed_modules
     return result
-
-
-class MergeFailsCheck(PlugscaffoldError):
-    """The merged model.py (the update with the user's edits) fails the smoke check."""
 
 
 def check_source(source: str, gen: Generated, worker: SmokeWorker | None = None) -> SmokeResult:

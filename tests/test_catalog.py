@@ -73,6 +73,10 @@ BROKEN = [
         "define (did you mean 'HaarWaveletDownsample'?)",
     ),
     (
+        lambda d: entry(d, "hwd")["source"].update(classes=["HaarAnalysisFilterBank"]),
+        "entry 'hwd': build calls HaarWaveletDownsample, which is not in source classes",
+    ),
+    (
         lambda d: entry(d, "hwd")["source"].update(classes="HaarWaveletDownsample"),
         "entry 'hwd': source classes must be a non-empty list of class names",
     ),

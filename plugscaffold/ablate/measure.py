@@ -18,14 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import PlugscaffoldError, SmokeError
+from ..errors import SmokeError, WorkerDied
 from ..smoke import Check, _request, _verify
 
 WORKER = Path(__file__).with_name("_measure_worker.py")
-
-
-class WorkerDied(PlugscaffoldError):
-    """The measuring process ended (killed, or crashed in native code) while it measured a variant."""
 
 
 class MeasureWorker:

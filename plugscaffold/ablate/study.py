@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
-from ..errors import PlugscaffoldError, did_you_mean, shorten
+from ..errors import PlugscaffoldError, StudyError, did_you_mean, shorten
 from ..spec import PLACED_SLOT, check_project_name, make_spec
 
 KEYS = ("name", "baseline", "factors", "design", "rows", "check", "measure", "train", "slurm")
@@ -46,10 +46,6 @@ METRICS = ("dice", "iou")
 #: The study's default check size: one size for every variant, so that their figures compare.
 DEFAULT_SIZE = 64
 _SLUG = re.compile(r"[^A-Za-z0-9_.+=]+")
-
-
-class StudyError(PlugscaffoldError):
-    """The study file or the short form is wrong (one line naming the file and the line)."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from ..errors import GradingStopped
 from . import _grade_worker, runner
 from .build import Manifest, read_manifest
 from .checks import MODEL_CASE, checks_for
@@ -34,10 +35,6 @@ ATOL = RTOL = 1e-4
 HIDDEN_SIZES = [(h, w) for h in (4, 6, 8, 10, 12, 16) for w in (4, 6, 8, 10, 12, 16)]
 MAX_RESULT_BYTES = 256 << 20
 NOT_RUN = "not run: model.py does not load (see the summary)"
-
-
-class GradingStopped(HomeworkError):
-    """A signal stopped grading; every submission process was ended."""
 
 
 @dataclass

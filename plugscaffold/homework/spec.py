@@ -9,7 +9,8 @@ from typing import Any, Mapping
 
 from ..catalog import NONE, Catalog
 from ..choice import resolve_choice
-from ..errors import PlugscaffoldError, SpecError, did_you_mean
+from ..errors import HomeworkError as HomeworkError  # re-exported: defined in errors.py
+from ..errors import SpecError, did_you_mean
 from ..smoke import Check
 from ..spec import PLACED_SLOT, check_project_name
 from .records import CATEGORIES, DEFAULT_POINTS
@@ -20,10 +21,6 @@ _SPEC_KEYS = (
 _CHECK_KEYS = ("smoke", "size", "batch", "timeout")
 _SIZE_KEYS = ("arch", "in_channels", "classes", "depth", "width")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-
-
-class HomeworkError(PlugscaffoldError):
-    """The homework could not be generated or graded (one line, like every other error)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import expr, inline
 from ..catalog import Catalog
-from ..errors import PlugscaffoldError
+from ..errors import ProbeError
 
 WORKER = Path(__file__).resolve().parent.parent / "_probe_worker.py"
 #: Widths tried: equal in/out/skip, then pairs that tell the rules apart.
@@ -45,10 +45,6 @@ LAYOUT_NAMES = {
 }
 #: Packages a generated model.py may import besides the standard library.
 ALLOWED_PACKAGES = ("torch",)
-
-
-class ProbeError(PlugscaffoldError):
-    """The class cannot be probed or added (the message says why; nothing is written)."""
 
 
 @dataclass(frozen=True)
