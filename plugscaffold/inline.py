@@ -20,7 +20,7 @@ from . import cache
 from .resources import MODULES_DIR
 
 #: The layout of a cached index entry; part of its key.
-INDEX_FORMAT = "inline index v1"
+INDEX_FORMAT = "inline index v2 (sources fitted to 88 columns)"
 #: Canonical order of the import lines an emitted file may contain.
 IMPORT_ORDER = ("math", "typing", "torch", "nn", "F")
 
@@ -40,7 +40,8 @@ def index(directory: Path = MODULES_DIR) -> Mapping[str, Definition]:
 
     Parsing every module file is most of the time generation takes, so the index is cached
     (cache.py) under the hash of the files' names and texts: any change to a file is a new
-    entry, read back as the same Definitions (tested).
+    entry, read back as the same Definitions (tested). Each source is stored as emitted:
+    with its comments and docstrings fitted to black's line length (:func:`fit_width`).
     """
     texts = {
         path.name: path.read_text(encoding="utf-8")
@@ -89,7 +90,7 @@ def _parse_index(texts: Mapping[str, str]) -> dict[str, Definition]:
                 found[node.name] = Definition(
                     name=node.name,
                     file=path.name,
-                    source=_segment(lines, node),
+                    source=fit_width(_segment(lines, node)),
                     uses=uses,
                     bindings=bound,
                 )
@@ -112,7 +113,7 @@ def definitions(path: Path, text: str | None = None) -> dict[str, Definition]:
             found[node.name] = Definition(
                 name=node.name,
                 file=str(path),
-                source=_segment(lines, node),
+                source=fit_width(_segment(lines, node)),
                 uses=frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)),
                 bindings=bound,
             )
@@ -229,7 +230,7 @@ def collect(names: Iterable[str], provided: Mapping[str, str] | None = None) -> 
 
     for name in names:
         visit(name, ())
-    sources = [fit_width(provided[n] if n in provided else defs[n].source) for n in order]
+    sources = [fit_width(provided[n]) if n in provided else defs[n].source for n in order]
     return sources, sort_imports(imports)
 
 
@@ -237,6 +238,7 @@ def collect(names: Iterable[str], provided: Mapping[str, str] | None = None) -> 
 WIDTH = 88
 
 
+@lru_cache(maxsize=1024)
 def fit_width(source: str, width: int = WIDTH) -> str:
     """``source`` with comments and docstrings that run past ``width`` columns re-wrapped.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import replace
+from functools import lru_cache
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,6 +121,7 @@ def signature_defaults(name: str) -> Mapping[str, Any]:
     return _defaults(source)
 
 
+@lru_cache(maxsize=1024)
 def _defaults(source: str) -> dict[str, Any]:
     node = ast.parse(source).body[0]
     if isinstance(node, ast.ClassDef):
