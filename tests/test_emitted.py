@@ -194,3 +194,31 @@ def test_cbam_channel_gate_one_pass_equals_mlp_of_avg_plus_mlp_of_max():
     plain = x * torch.sigmoid(mlp(x.mean(dim=(2, 3))) + mlp(x.amax(dim=(2, 3)))).view(3, 32, 1, 1)
     with torch.no_grad():
         assert torch.allclose(gate(x), plain, atol=1e-6)
+
+
+def test_stn_written_out_grid_equals_affine_grid():
+    from plugscaffold.modules.stn import SpatialTransformer
+
+    torch.manual_seed(0)
+    m = SpatialTransformer(4).eval()
+    with torch.no_grad():  # a transform other than the identity it starts from
+        m.fc_loc[-1].weight.normal_(0, 0.05)
+        m.fc_loc[-1].bias.copy_(torch.tensor([0.9, 0.2, 0.1, -0.1, 1.1, -0.2]))
+        x = torch.randn(2, 4, 12, 10)
+        theta = m.fc_loc(m.localization(x).flatten(1)).view(-1, 2, 3)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        plain = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        assert torch.allclose(m(x), plain, atol=1e-5)
+
+
+def test_shufflenet_stack_equals_concat_then_channel_shuffle():
+    from plugscaffold.modules.shufflev2 import ShuffleNetV2Unit
+
+    torch.manual_seed(0)
+    m = ShuffleNetV2Unit(8, 8).eval()
+    x = torch.randn(2, 8, 5, 6)
+    with torch.no_grad():
+        first, rest = x.chunk(2, dim=1)
+        joined = torch.cat([first, m.branch2(rest)], dim=1)
+        plain = joined.view(2, 2, 4, 5, 6).transpose(1, 2).reshape(2, 8, 5, 6)  # shuffle, 2 groups
+        assert torch.equal(m(x), plain)
