@@ -1,5 +1,4 @@
 import math
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -86,14 +85,14 @@ class EfficientFeatureFusion(nn.Module):
     def __init__(
         self,
         channels: int,
-        inter_channels: Optional[int] = None,
+        inter_channels: int = 0,
         groups: int = 32,
         eca_gamma: int = 2,
         eca_b: int = 1,
         spatial_kernel_size: int = 7,
     ) -> None:
         super().__init__()
-        if not inter_channels:  # None or 0: the gate is as wide as the input
+        if not inter_channels:  # 0 (or None): the gate is as wide as the input
             inter_channels = channels
         require_positive(groups=groups)  # the attention gate's grouped 1x1 convolutions
         for name, value in (("channels", channels), ("inter_channels", inter_channels)):

@@ -482,14 +482,14 @@ class EfficientFeatureFusion(nn.Module):
     def __init__(
         self,
         channels: int,
-        inter_channels: Optional[int] = None,
+        inter_channels: int = 0,
         groups: int = 32,
         eca_gamma: int = 2,
         eca_b: int = 1,
         spatial_kernel_size: int = 7,
     ) -> None:
         super().__init__()
-        if not inter_channels:  # None or 0: the gate is as wide as the input
+        if not inter_channels:  # 0 (or None): the gate is as wide as the input
             inter_channels = channels
         require_positive(groups=groups)  # the attention gate's grouped 1x1 convolutions
         for name, value in (("channels", channels), ("inter_channels", inter_channels)):
@@ -531,22 +531,22 @@ class UNet(nn.Module):
         self.up4 = DySample(1024)
         # 1x1 projection: eff needs equal inputs: upsampled 1024 vs skip 512
         self.align4 = nn.Conv2d(1024, 512, kernel_size=1)
-        self.fuse4 = EfficientFeatureFusion(512, inter_channels=0)
+        self.fuse4 = EfficientFeatureFusion(512)
         self.dec4 = DoubleConv(1024, 512)
         self.up3 = DySample(512)
         # 1x1 projection: eff needs equal inputs: upsampled 512 vs skip 256
         self.align3 = nn.Conv2d(512, 256, kernel_size=1)
-        self.fuse3 = EfficientFeatureFusion(256, inter_channels=0)
+        self.fuse3 = EfficientFeatureFusion(256)
         self.dec3 = DoubleConv(512, 256)
         self.up2 = DySample(256)
         # 1x1 projection: eff needs equal inputs: upsampled 256 vs skip 128
         self.align2 = nn.Conv2d(256, 128, kernel_size=1)
-        self.fuse2 = EfficientFeatureFusion(128, inter_channels=0)
+        self.fuse2 = EfficientFeatureFusion(128)
         self.dec2 = DoubleConv(256, 128)
         self.up1 = DySample(128)
         # 1x1 projection: eff needs equal inputs: upsampled 128 vs skip 64
         self.align1 = nn.Conv2d(128, 64, kernel_size=1)
-        self.fuse1 = EfficientFeatureFusion(64, inter_channels=0)
+        self.fuse1 = EfficientFeatureFusion(64)
         self.dec1 = DoubleConv(128, 64)
         self.head = nn.Conv2d(64, classes, kernel_size=1)
 
