@@ -20,7 +20,7 @@ from . import cache
 from .resources import MODULES_DIR
 
 #: The layout of a cached index entry; part of its key.
-INDEX_FORMAT = "inline index v2 (sources fitted to 88 columns)"
+INDEX_FORMAT = "inline index v3 (sources fitted to 88 columns, last-line comments kept)"
 #: Canonical order of the import lines an emitted file may contain.
 IMPORT_ORDER = ("math", "typing", "torch", "nn", "F")
 
@@ -174,9 +174,13 @@ def clear_user_sources() -> None:
 
 
 def _segment(lines: list[str], node: ast.stmt) -> str:
-    """The source of a top-level ``node``, as ``ast.get_source_segment`` gives it, without
-    splitting the file again for every definition."""
-    last = lines[node.end_lineno - 1].encode("utf-8")[: node.end_col_offset].decode("utf-8")
+    """The source of a top-level ``node``, as ``ast.get_source_segment`` gives it (without
+    splitting the file again for every definition), and a comment that ends its last line."""
+    encoded = lines[node.end_lineno - 1].encode("utf-8")
+    last = encoded[: node.end_col_offset].decode("utf-8")
+    rest = encoded[node.end_col_offset :].decode("utf-8").rstrip("\r\n")
+    if rest.strip().startswith("#"):  # `return y  # ReLU`: the comment belongs to the code
+        last += rest
     return "".join(lines[node.lineno - 1 : node.end_lineno - 1]) + last
 
 

@@ -285,7 +285,7 @@ class HaarWaveletDownsample(nn.Module):
         conv = self.conv_bn_relu[0]
         y = F.conv2d(x, self.fused_weight(), conv.bias, stride=2)  # DWT + 1x1 conv
         y = self.conv_bn_relu[1](y)  # BN
-        return self.conv_bn_relu[2](y)
+        return self.conv_bn_relu[2](y)  # ReLU
 
 
 class DySample(nn.Module):
