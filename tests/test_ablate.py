@@ -367,3 +367,65 @@ def test_readme_seed001_study_is_the_walkthroughs_three_commands(catalog):
             key = flag[2:].replace("-", "_")
             options[key] = [*options.get(key, []), value] if key == "attn" else value
         assert variant.canonical == make_spec(catalog, "x", options).options(), variant.name
+
+
+@pytest.fixture
+def slurm_cluster(tmp_path_factory, monkeypatch):
+    """A one-node SLURM cluster with accounting (tests/slurm_cluster.py), stopped by PID afterwards."""
+    from slurm_cluster import Cluster, missing
+
+    why = missing() or (
+        ""
+        if os.environ.get("PLUGSCAFFOLD_SLURM_TEST")
+        else "set PLUGSCAFFOLD_SLURM_TEST=1 (as .ci/run does) to start a SLURM cluster"
+    )
+    if why:
+        pytest.skip(why)
+    pytest.importorskip("submitit")
+    cluster = Cluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        try:
+            cluster.start()
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:  # the machine, not plugscaffold
+            pytest.skip(f"the SLURM cluster did not start here: {str(exc)[:300]}")
+        monkeypatch.setenv("SLURM_CONF", cluster.env["SLURM_CONF"])
+        yield cluster
+    finally:
+        cluster.stop()
+        assert cluster.alive() == [], "a daemon the test started still runs"
+
+
+@pytest.mark.slow
+def test_slurm_launcher_on_a_real_cluster_survives_scancel_of_one_task(slurm_cluster, catalog, tmp_path):
+    from plugscaffold.ablate.runner import Run, run_study
+    from plugscaffold.ablate.slurm import submit_and_wait
+    from plugscaffold.ablate.train import collect, pending_tasks
+
+    data = {
+        "baseline": SMALL, "factors": {"down": ["maxpool", "hwd"], "up": ["convtranspose", "dysample"]},
+        "check": CHECK, "measure": {"repeats": 1, "warmup": 0},
+        "train": {"epochs": 1, "steps_per_epoch": 1, "batch_size": 2, "val_samples": 2, "seeds": 1},
+        "slurm": {"time": 10, "cpus": 1},
+    }  # fmt: skip
+    out = tmp_path / "s"
+    run = Run(parse_study(data, catalog), out, catalog, train=True)
+    run.measure_all()
+    tasks = pending_tasks(run)
+    assert len(tasks) == 4
+
+    def cancel_last(jobs):
+        subprocess.run(["scancel", jobs[3].job_id], check=True, env=slurm_cluster.env)
+
+    submit_and_wait(run, tasks, run.study.slurm, on_submitted=cancel_last)
+    collect(run)
+    run.save()
+    rows = manifest(out)["variants"]
+    cancelled = tasks[3]["variant"]
+    assert rows[cancelled]["train"]["failed"] == ["0"], rows[cancelled]["train"]
+    assert "SLURM job" in rows[cancelled]["train"]["seeds"]["0"]["reason"]
+    for name in rows:
+        if name != cancelled:
+            assert rows[name]["train"]["n"] == 1 and rows[name]["train"]["mean"] is not None, name
+    again = run_study(parse_study(data, catalog), out, catalog, train=True, launcher="slurm")
+    assert all(row["train"]["n"] == 1 and not row["train"]["failed"] for row in again.rows.values())
+    assert "#SBATCH --array=0-0" in (out / "slurm" / "sbatch.sh").read_text()  # only the cancelled task again

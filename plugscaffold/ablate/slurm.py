@@ -8,8 +8,10 @@ OUT/slurm/sbatch.sh is the same array for ``sbatch`` by hand.
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from typing import Callable
@@ -105,18 +107,72 @@ def submit_and_wait(run, tasks: list[dict], slurm: dict, on_submitted: Callable 
         on_submitted(jobs)
     progress = Progress(count, run.stream)
     states = {f"{t['variant']}/seed{t['seed']}": {"status": "running"} for t in tasks}
-    for job, task in zip(jobs, tasks):
-        key = f"{task['variant']}/seed{task['seed']}"
-        started = time.perf_counter()
+    waiting = dict(enumerate(zip(jobs, tasks)))
+    gone: dict[int, float] = {}
+    started = time.perf_counter()
+    while waiting:
+        for index, (job, task) in list(waiting.items()):
+            result = _finished(job, task, gone, index)
+            if result is None:
+                continue
+            del waiting[index]
+            if not result.get("ok"):
+                where = run_dir(run.out, task["variant"], task["seed"])
+                where.mkdir(parents=True, exist_ok=True)
+                write_files(where, {"result.json": json.dumps(result) + "\n"})
+            key = f"{task['variant']}/seed{task['seed']}"
+            states[key]["status"] = "done" if result.get("ok") else "failed"
+            progress.durations.append((time.perf_counter() - started) / max(1, count - len(waiting)))
+            progress.show(states, key, "done" if result.get("ok") else result["reason"], unit="training run")
+        if waiting:
+            time.sleep(POLL)
+
+
+#: Seconds between looks at the array; and how long a task may be out of the queue without a
+#: result before it counts as failed (submitit alone waits forever for a task cancelled while
+#: pending: sacct reports it under the array's record, never under the task's id).
+POLL, GONE = 2.0, 20.0
+_ENDED = (
+    "CANCELLED",
+    "FAILED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+)
+
+
+def _finished(job, task: dict, gone: dict, index: int) -> dict | None:
+    """The task's result once its job has ended (a failed one with the reason), else None."""
+    failed = {"train_hash": task["train_hash"], "seed": task["seed"], "ok": False}
+    if job.done():
         try:
-            result = job.result()
+            return job.result()
         except Exception as exc:  # UncompletedJobError, FailedJobError: one line for the row
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            result = {"train_hash": task["train_hash"], "seed": task["seed"], "ok": False,
-                      "reason": f"SLURM job {job.job_id}: {type(exc).__name__}: {reason}"[:300]}  # fmt: skip
-            where = run_dir(run.out, task["variant"], task["seed"])
-            where.mkdir(parents=True, exist_ok=True)
-            write_files(where, {"result.json": __import__("json").dumps(result) + "\n"})
-        states[key]["status"] = "done" if result.get("ok") else "failed"
-        progress.durations.append(time.perf_counter() - started)
-        progress.show(states, key, "done" if result.get("ok") else result["reason"], unit="training run")
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return {**failed, "reason": f"SLURM job {job.job_id}: {type(exc).__name__}: {text}"[:300]}
+    state = str(job.state).split()[0]
+    if state.startswith(_ENDED):
+        return {**failed, "reason": f"SLURM job {job.job_id} ended {state} without a result"}
+    if _queued(job.job_id):
+        gone.pop(index, None)
+        return None
+    first = gone.setdefault(index, time.monotonic())
+    if time.monotonic() - first > GONE:
+        return {**failed, "reason": f"SLURM job {job.job_id} left the queue without a result (state {state})"}
+    return None
+
+
+def _queued(job_id: str) -> bool:
+    """Whether squeue still lists the job (pending or running); True when squeue cannot say."""
+    try:
+        proc = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i", "-j", job_id], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    if proc.returncode != 0:
+        return "Invalid job id" not in proc.stderr
+    return job_id in proc.stdout.split()
