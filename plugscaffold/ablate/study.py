@@ -2,7 +2,7 @@
 
 A study file (YAML, read through :func:`plugscaffold.yamlfile.read_yaml`) looks like::
 
-    name: unet_ablation
+    name: my_ablation
     baseline: {width: 32, depth: 4}        # any `plugscaffold new` option
     factors:                                # any option; each a list of levels
       down: [maxpool, hwd]
