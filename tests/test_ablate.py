@@ -429,3 +429,9 @@ def test_slurm_launcher_on_a_real_cluster_survives_scancel_of_one_task(slurm_clu
     again = run_study(parse_study(data, catalog), out, catalog, train=True, launcher="slurm")
     assert all(row["train"]["n"] == 1 and not row["train"]["failed"] for row in again.rows.values())
     assert "#SBATCH --array=0-0" in (out / "slurm" / "sbatch.sh").read_text()  # only the cancelled task again
+
+
+def test_the_example_study_is_valid(catalog):
+    study = read_study(Path(__file__).resolve().parent.parent / "examples" / "ablation.yaml", catalog)
+    assert len(study.variants) == 8 and study.variants[0].name == "baseline"
+    assert study.check["size"] == [64, 64] and study.design == "grid"
