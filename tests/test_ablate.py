@@ -369,6 +369,13 @@ def test_readme_seed001_study_is_the_walkthroughs_three_commands(catalog):
         assert variant.canonical == make_spec(catalog, "x", options).options(), variant.name
 
 
+CLUSTER_LIMIT_S = 480
+
+
+def _cluster_too_slow(signum, frame):
+    raise TimeoutError(f"the SLURM test ran over {CLUSTER_LIMIT_S} s: the cluster stopped scheduling")
+
+
 @pytest.fixture
 def slurm_cluster(tmp_path_factory, monkeypatch):
     """A one-node SLURM cluster with accounting (tests/slurm_cluster.py), stopped by PID afterwards."""
@@ -389,7 +396,15 @@ def slurm_cluster(tmp_path_factory, monkeypatch):
         except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:  # the machine, not plugscaffold
             pytest.skip(f"the SLURM cluster did not start here: {str(exc)[:300]}")
         monkeypatch.setenv("SLURM_CONF", cluster.env["SLURM_CONF"])
-        yield cluster
+        # A cluster that stops scheduling must fail this test, not hang the suite (and CI):
+        # the alarm raises in the test, and the daemons are still stopped below.
+        previous = signal.signal(signal.SIGALRM, _cluster_too_slow)
+        signal.alarm(CLUSTER_LIMIT_S)
+        try:
+            yield cluster
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
     finally:
         cluster.stop()
         assert cluster.alive() == [], "a daemon the test started still runs"
