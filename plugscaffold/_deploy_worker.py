@@ -140,6 +140,33 @@ def _run_compile(model, examples, backend):
     return lambda *xs: compiled(*xs)
 
 
+_ONNX_REGISTRY = []
+
+
+def onnx_export(exported, optimize=True):
+    """``torch.onnx.export(exported, dynamo=True, verbose=False, optimize=optimize)`` of a
+    torch.export program, with the table of ONNX implementations of torch ops (the exporter's
+    registry, ~1.5 s to build from onnxscript's torchlib) built once per process.
+
+    For an ExportedProgram, ``torch.onnx.export`` builds that registry and calls the
+    exporter's core with it and the default opset; this calls the same core with the same
+    arguments and a registry built the same way (the export only reads it). A torch without
+    that core takes the public call."""
+    import torch
+
+    try:
+        from torch.onnx import _constants as onnx_constants
+        from torch.onnx._internal.exporter import _core, _registration
+    except ImportError:  # another torch: the public call, registry rebuilt every time
+        return torch.onnx.export(exported, dynamo=True, verbose=False, optimize=optimize)
+    opset = onnx_constants.ONNX_DEFAULT_OPSET
+    if not _ONNX_REGISTRY:
+        _ONNX_REGISTRY.append(_registration.ONNXRegistry.from_torchlib(opset_version=opset))
+    return _core.export(
+        exported, registry=_ONNX_REGISTRY[0], verbose=False, optimize=optimize, opset_version=opset
+    )
+
+
 def _run_onnx(model, examples, cache, optimize=True):
     """torch.export (dynamic batch, height, width) -> the dynamo ONNX exporter -> onnxruntime.
 
@@ -155,7 +182,7 @@ def _run_onnx(model, examples, cache, optimize=True):
     exported = cache.get("exported") or _export(model, examples)
     with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(exported, dynamo=True, verbose=False, optimize=optimize)
+        program = onnx_export(exported, optimize)
         path = Path(tmp) / "model.onnx"
         program.save(str(path))
         options = onnxruntime.SessionOptions()
