@@ -26,21 +26,40 @@ from .spec import Spec
 
 @dataclass(frozen=True)
 class Shape:
-    """A feature map: ``channels`` at 1 / 2**``level`` of the (padded) input size."""
+    """What a layer produces: a feature map of ``channels`` at 1 / 2**``level`` of the
+    (padded) input size; with ``kind`` "pooled" a (B, C, 1, 1) map after global pooling,
+    with "vector" a (B, C) tensor (features or logits). Strided layers round up, as a
+    stride-2 convolution with padding does (torchvision's ResNet at odd sizes)."""
 
     channels: int
     level: int
+    kind: str = "map"  # "map", "pooled" or "vector"
 
     @property
     def text(self) -> str:
+        if self.kind == "vector":
+            return f"(B, {self.channels})"
+        if self.kind == "pooled":
+            return f"(B, {self.channels}, 1, 1)"
         if self.level == 0:
             return f"(B, {self.channels}, H, W)"
         d = 2**self.level
         return f"(B, {self.channels}, H/{d}, W/{d})"
 
-    def at(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
-        d = 2**self.level
-        return (batch, self.channels, height // d, width // d)
+    def at(self, batch: int, height: int, width: int) -> tuple[int, ...]:
+        if self.kind == "vector":
+            return (batch, self.channels)
+        if self.kind == "pooled":
+            return (batch, self.channels, 1, 1)
+        return (batch, self.channels, reduced(height, self.level), reduced(width, self.level))
+
+
+def reduced(size: int, level: int) -> int:
+    """``size`` after ``level`` stride-2 steps that round up (the same as exact halving
+    for inputs padded to a multiple of 2**level)."""
+    for _ in range(level):
+        size = -(-size // 2)
+    return size
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,8 @@ class Plan:
     divisor: int
     result: str
     notes: tuple[str, ...] = field(default=())
+    #: what the architecture's template needs beyond the layers (e.g. ResNet block classes)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def output(self) -> Shape:
@@ -121,8 +142,10 @@ class Plan:
 
 
 def chosen_plugins(plan: Plan, catalog: Catalog) -> list[Entry]:
-    """The catalog entries the user chose; slot defaults make up the classic architecture."""
-    return [e for e in plan.entries if e.name != catalog.slots[e.slot].default]
+    """The catalog entries the user chose; the architecture's slot defaults make up the
+    classic architecture (attention is always a choice)."""
+    defaults = dict(plan.spec.defaults)
+    return [e for e in plan.entries if e.name != defaults.get(e.slot, catalog.slots[e.slot].default)]
 
 
 def literal(value: Any) -> str:
@@ -304,7 +327,7 @@ def check_size(plan: Plan, check: Check) -> None:
     check's input size; the model pads the input to a multiple of ``plan.divisor`` first."""
     padded = check.padded(plan.divisor)
     for layer, need, level in _needs(plan):
-        seen = [n // 2**level for n in padded]
+        seen = [reduced(n, level) for n in padded]
         if min(seen) < need.size:
             size = max(need.size * 2**level, plan.divisor)
             raise PlanError(

@@ -189,7 +189,7 @@ def _verify(result: dict, plan: Plan, check: Check) -> SmokeResult:
         where = f" in {result['layer']}" if result.get("layer") else ""
         raise SmokeError(f"smoke check failed{where}: {result['error']}")
     height, width = check.padded(plan.divisor)
-    expected = (check.batch, plan.output.channels, check.height, check.width)
+    expected = plan.output.at(check.batch, check.height, check.width)
     if tuple(result["output_shape"]) != expected:
         raise SmokeError(f"smoke check: output shape {tuple(result['output_shape'])}, expected {expected}")
     if not result["output_finite"]:

@@ -11,7 +11,7 @@ from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError, SpecError
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check, run_smoke_here
-from plugscaffold.spec import POSITIONS
+from plugscaffold import blueprints
 
 CATALOG = load_catalog()
 NAMES = {slot: sorted(e.name for e in CATALOG.in_slot(slot)) for slot in CATALOG.slots}
@@ -35,7 +35,7 @@ def expressions(depth: int = 2):
 
 @st.composite
 def placements(draw):
-    positions = list(POSITIONS["unet"])
+    positions = list(blueprints.get("unet").positions)
     draw(st.randoms()).shuffle(positions)
     count = draw(st.integers(0, 2))
     chosen = []

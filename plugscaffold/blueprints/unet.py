@@ -16,6 +16,17 @@ from ..catalog import Catalog
 from ..compose import Leaf, render
 from ..plan import Hook, Layer, Need, Plan, Shape, compose, hook_code, params_of, place
 from ..spec import Spec
+from . import Blueprint, Option
+
+POSITIONS = {
+    "enc": "after every encoder block",
+    "bottleneck": "after the bottleneck block",
+    "dec": "after every decoder block",
+    "down": "after every downsampling",
+    "skip": "on every skip tensor, before its fusion",
+    "downblock": "after the block that follows every downsampling, the bottleneck's included "
+    "(milesial's Down module: pool, double conv, then this; seed 001's placement)",
+}
 
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
@@ -171,7 +182,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         if slot.hook
     )
     picks = [f"factor {spec.factor}"] if spec.factor != 1 else []
-    picks += [f"{c.slot} {c.text}" for c in spec.choices if c.text != catalog.slots[c.slot].default]
+    picks += [f"{c.slot} {c.text}" for c in spec.choices if c.text != spec.default(c.slot)]
     picks += [f"attn {p.text}" for p in spec.attn]
     return Plan(
         spec=spec,
@@ -194,3 +205,39 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
 
 def _label(code: str) -> str:
     return code.split("(", 1)[0]
+
+
+BLUEPRINT = Blueprint(
+    name="unet",
+    title="UNet",
+    help="U-Net for segmentation: encoder, bottleneck, mirrored decoder with skips (Ronneberger et al. 2015)",
+    task="segmentation",
+    output="mask",
+    options=(
+        Option("in_channels", 3, "input channels", 1, 4096),
+        Option("classes", 2, "output channels (classes)", 1, 4096),
+        Option("depth", 4, "encoder stages", 1, 6),
+        Option("width", 64, "channels of the first stage", 1, 4096),
+        # 2: bottleneck and decoder blocks at half width, as milesial/Pytorch-UNet builds its
+        # bilinear UNet (factor = 2 if bilinear else 1)
+        Option(
+            "factor",
+            1,
+            "2: bottleneck and decoder blocks at half width (milesial's bilinear UNet); 1: classic",
+            choices=(1, 2),
+            baseline=False,
+        ),
+    ),
+    slots=("down", "up", "skip", "attn", "conv", "block", "bottleneck", "stem", "norm", "act", "head"),
+    positions=POSITIONS,
+    default_positions=("enc", "bottleneck", "dec"),
+    plan=plan,
+    diagram="u",
+    is_default=True,
+    examples=(
+        "plugscaffold new my_unet --down hwd --up dysample --skip eff",
+        "plugscaffold new my_unet --up dysample:style=pl,groups=8 --attn cbam:reduction=8",
+        "plugscaffold new my_unet --conv dsconv --attn msca@down --attn se+cbam^@dec",
+        "plugscaffold new my_unet --width 32 --depth 3 --size 96x128 --stdout",
+    ),
+)
