@@ -110,6 +110,9 @@ class Plan:
     divisor: int
     result: str
     notes: tuple[str, ...] = field(default=())
+    #: False: the model takes any size as it is (strided layers round up) instead of padding
+    #: the input to a multiple of ``divisor``
+    pads: bool = True
     #: what the architecture's template needs beyond the layers (e.g. ResNet block classes)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -303,6 +306,11 @@ def _needs(plan: Plan):
             yield layer, need, level
 
 
+def working_size(plan: Plan, check: Check) -> tuple[int, int]:
+    """The (H, W) the model's first layer sees: padded to ``plan.divisor`` if the model pads."""
+    return check.padded(plan.divisor) if plan.pads else (check.height, check.width)
+
+
 def smallest_input(plan: Plan) -> int:
     """The smallest side that exercises every stage: a multiple of ``plan.divisor`` at which the
     deepest feature map is at least 2x2 (every 3x3 convolution and 2x2 resampling sees more than
@@ -325,7 +333,7 @@ def fit_check(plan: Plan, check: Check) -> Check:
 def check_size(plan: Plan, check: Check) -> None:
     """Stop (one line) when a module would see a feature map smaller than it accepts at the
     check's input size; the model pads the input to a multiple of ``plan.divisor`` first."""
-    padded = check.padded(plan.divisor)
+    padded = working_size(plan, check)
     for layer, need, level in _needs(plan):
         seen = [reduced(n, level) for n in padded]
         if min(seen) < need.size:

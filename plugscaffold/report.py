@@ -8,7 +8,7 @@ from pathlib import Path
 from . import blueprints
 from .catalog import Catalog, license_notice
 from .pipeline import Generated
-from .plan import chosen_plugins
+from .plan import chosen_plugins, working_size
 
 
 def human(n: float) -> str:
@@ -39,7 +39,7 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
     lines.append("")
 
     if smoke:
-        h, w = check.padded(plan.divisor)
+        h, w = working_size(plan, check)
         chosen = " (the smallest that exercises every stage; --size checks yours)" if check.auto else ""
         lines.append(
             f"Shapes (B, C, H, W) in the smoke check: batch {check.batch}, {check.height}x{check.width} input{chosen}"
