@@ -1,0 +1,80 @@
+"""--arch resnet: every block, attention position, down, conv, norm, act and stem of the
+catalog in a ResNet-18-width classifier passes the smoke check; options and errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import load_source
+from plugscaffold.catalog import load_catalog
+from plugscaffold.errors import PlanError, SpecError
+from plugscaffold.pipeline import generate
+from plugscaffold.smoke import Check, run_smoke_here
+
+CATALOG = load_catalog()
+BASE = {"arch": "resnet", "depth": 18, "classes": 10}
+#: one placement per module at every basic-block position; conv2 exists in bottlenecks
+CASES = (
+    [{"block": e.name} for e in CATALOG.in_slot("block")]
+    + [{"attn": f"{e.name}@conv1,branch,block"} for e in CATALOG.in_slot("attn")]
+    + [{"block": "bottleneck", "attn": f"{e.name}@conv2"} for e in CATALOG.in_slot("attn")]
+    + [{slot: e.name} for slot in ("down", "conv", "norm", "act", "stem") for e in CATALOG.in_slot(slot)]
+    + [{"stem_type": "deep"}, {"groups": 32, "width_per_group": 4, "block": "bottleneck", "down": "blurpool"}]
+)
+
+
+def _id(case: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in case.items())
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_every_choice_passes_the_smoke_check(case, tmp_path):
+    gen = generate("m", {**BASE, **case}, smoke=False, write=False, catalog=CATALOG)
+    path = tmp_path / "model.py"
+    path.write_text(gen.source)
+    result = run_smoke_here(path, gen.plan, Check(32, 48, 2))
+    assert result.output_shape == (2, 10)
+    assert result.shapes["layer4"][1] == gen.plan.layers[-4].shape.channels
+
+
+def test_attention_is_named_after_its_module_at_the_se_position():
+    gen = generate("m", {**BASE, "attn": "se"}, smoke=False, write=False, catalog=CATALOG)
+    model = load_source(gen.source).ResNet()
+    keys = model.state_dict()
+    assert "layer1.0.se.fc.0.weight" in keys and "layer4.1.se.fc.2.bias" in keys
+    assert "self.se = se" in gen.source and "out = self.se(out)" in gen.source
+
+
+def test_in_channels_and_classes_are_constructor_arguments():
+    gen = generate("m", {**BASE, "width": 8}, smoke=False, write=False, catalog=CATALOG)
+    module = load_source(gen.source)
+    model = module.ResNet(in_channels=1, classes=3)
+    import torch
+
+    assert model(torch.zeros(1, 1, 33, 31)).shape == (1, 3)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"depth": 20}, r"--depth must be one of 18, 34, 50, 101, 152, got '20'"),
+        ({"groups": 32}, r"basic blocks take --groups 1 and --width-per-group 64"),
+        ({"attn": "se@conv2"}, r"--attn at conv2 needs bottleneck blocks"),
+        ({"block": "convnext", "attn": "se@branch"}, r"needs a residual block"),
+        ({"up": "bilinear"}, r"--up is not an option of --arch resnet"),
+        ({"stem_type": "dep"}, r"did you mean 'deep'"),
+        ({"depth": 50, "groups": 32, "conv": "dsconv"}, r"--conv dsconv has no groups"),
+    ],
+)
+def test_bad_options_are_one_line(options, message):
+    with pytest.raises((SpecError, PlanError), match=message):
+        generate("m", {**BASE, **options}, smoke=False, write=False, catalog=CATALOG)
+
+
+def test_command_and_report_name_the_preset(run_cli, tmp_path):
+    result = run_cli("new", "rx", "--arch", "resnet", "--groups", "32", "--width-per-group", "4", "--width", "16", "--size", "32")
+    assert result.code == 0, result.err
+    assert "rx: ResNeXt-50 32x4d; width 16" in result.out
+    assert "(2, 1000)" in result.out
+    source = (tmp_path / "rx" / "model.py").read_text()
+    assert "plugscaffold new rx --arch resnet --width 16 --groups 32 --width-per-group 4" in source
