@@ -130,6 +130,8 @@ def _check(request, small):
     def after(name):
         def hook(_module, _inputs, output):
             current.pop()
+            if isinstance(output, (tuple, list)):  # an encoder's features: the deepest is last
+                output = output[-1]
             shapes.setdefault(name, list(output.shape))
 
         return hook

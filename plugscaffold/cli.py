@@ -316,6 +316,7 @@ def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None
 def _default_text(default: object) -> str:
     if isinstance(default, blueprints.ByOption):
         table = ", ".join(f"{name} at {value}" for value, name in default.table.items())
+        table += f", else {default.otherwise}" if default.otherwise else ""
         return f"by --{default.option.replace('_', '-')}: {table}"
     return str(default)
 

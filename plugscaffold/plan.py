@@ -86,6 +86,16 @@ class Layer:
     notes: tuple[str, ...] = ()  # why a 1x1 projection is part of this layer
     classes: tuple[str, ...] = ()  # helper classes beyond the entries' own (composition)
     needs: tuple[Need, ...] = ()  # smallest feature maps its modules accept
+    #: a layer returning several tensors (an encoder's features): (name, shape) of all but
+    #: the last; ``output`` is then "a, b, x" and ``shape`` that of the last
+    taps: tuple[tuple[str, Shape], ...] = ()
+
+    @property
+    def outputs(self) -> list[tuple[str, Shape]]:
+        """(variable, shape) of every tensor this layer's forward line assigns."""
+        names = [n.strip() for n in self.output.split(",")]
+        shapes = dict(self.taps)
+        return [(name, shapes.get(name, self.shape)) for name in names]
 
 
 @dataclass(frozen=True)
@@ -147,8 +157,11 @@ class Plan:
 def chosen_plugins(plan: Plan, catalog: Catalog) -> list[Entry]:
     """The catalog entries the user chose; the architecture's slot defaults make up the
     classic architecture (attention is always a choice)."""
-    defaults = dict(plan.spec.defaults)
-    return [e for e in plan.entries if e.name != defaults.get(e.slot, catalog.slots[e.slot].default)]
+    spec = plan.spec
+    classic = {
+        slot: text.split(":", 1)[0] for slot, text in spec.defaults if spec.choice(slot).text == text
+    }
+    return [e for e in plan.entries if classic.get(e.slot, catalog.slots[e.slot].default) != e.name]
 
 
 def literal(value: Any) -> str:
@@ -301,7 +314,7 @@ def _needs(plan: Plan):
     levels = {"x": 0}
     for layer in plan.layers:
         level = max(levels[name] for name in layer.inputs)  # its smallest input
-        levels[layer.output] = layer.shape.level
+        levels.update({name: shape.level for name, shape in layer.outputs})
         for need in layer.needs:
             yield layer, need, level
 

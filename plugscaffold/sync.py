@@ -123,7 +123,7 @@ def _slot_default(slot: str, catalog_default: str) -> str:
                 f"{{% {'if' if i == 0 else 'elif'} {default.option} == {value!r} %}}{name}"
                 for i, (value, name) in enumerate(default.table.items())
             )
-            default = inner + f"{{% else %}}{catalog_default}{{% endif %}}"
+            default = inner + f"{{% else %}}{default.otherwise or catalog_default}{{% endif %}}"
         text = f"{{% if arch == '{bp.name}' %}}{default}{{% else %}}{text}{{% endif %}}"
     return text
 

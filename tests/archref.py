@@ -32,6 +32,28 @@ def _timm_se(key: str, value: torch.Tensor) -> tuple[str, torch.Tensor]:
     return key, value
 
 
+#: skip channels of smp's Unet('resnet34') decoder blocks, deepest first
+SMP_RESNET34_SKIPS = (256, 128, 64, 64, 0)
+
+
+def _smp_unet(key: str, value: torch.Tensor) -> tuple[str, torch.Tensor]:
+    """segmentation_models_pytorch's Unet -> ours: the encoder keeps its (torchvision) keys;
+    decoder.blocks.k (deepest first) -> dec{5-k}.double_conv (conv1.0/.1 -> 0/1, conv2.0/.1 ->
+    3/4, the activations sit at 2 and 5), the first conv's input channels reordered from smp's
+    [upsampled, skip] to [skip, upsampled]; segmentation_head.0 -> head."""
+    match = re.match(r"decoder\.blocks\.(\d+)\.conv([12])\.([01])\.(.+)", key)
+    if match:
+        block, conv, part, leaf = match.groups()
+        index = (int(conv) - 1) * 3 + int(part)
+        skip = SMP_RESNET34_SKIPS[int(block)]
+        if (conv, part, leaf) == ("1", "0", "weight") and skip:
+            # smp concatenates [upsampled, skip]; our cat fusion [skip, upsampled] (milesial's order)
+            up = value.shape[1] - skip
+            value = torch.cat([value[:, up:], value[:, :up]], dim=1)
+        return f"dec{5 - int(block)}.double_conv.{index}.{leaf}", value
+    return key.replace("segmentation_head.0.", "head."), value
+
+
 #: name -> what the reference is, our options, the input side, and how keys map (None: same keys)
 REFERENCES: dict[str, dict] = {
     "resnet18": {"ref": "torchvision.models.resnet18()", "options": {"arch": "resnet", "depth": 18}},
@@ -60,6 +82,11 @@ REFERENCES: dict[str, dict] = {
         "ref": "Jongchan/attention-module MODELS/model_resnet.py ResidualNet('ImageNet', 50, 1000, 'CBAM')",
         "options": {"arch": "resnet", "depth": 50, "attn": "cbam@branch"},
         "size": 224,  # the official ImageNet head is AvgPool2d(7): a 7x7 last stage
+    },
+    "smp_unet_resnet34": {
+        "ref": "segmentation_models_pytorch.Unet('resnet34', encoder_weights=None, classes=2)",
+        "options": {"arch": "unet", "encoder": "resnet34", "classes": 2},
+        "key_map": _smp_unet,
     },
     "eca_resnet50": {
         "ref": "BangguWu/ECANet models/eca_resnet.py eca_resnet50(k_size=[3, 3, 3, 3])",

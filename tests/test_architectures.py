@@ -59,3 +59,17 @@ def test_reference_counts_are_the_published_ones():
     assert counts["resnet50"] == 25_557_032
     assert counts["resnet101"] == 44_549_160
     assert counts["seresnet50"] == 28_088_024
+
+
+def test_torchvision_weights_load_into_the_unet_encoder(catalog):
+    """torchvision's resnet34 state_dict (less fc) is model.encoder's, key for key."""
+    data, _ = _fixture("resnet34")
+    model = _ours("smp_unet_resnet34", catalog)
+    weights = {k: v for k, v in deterministic_state(data["state_dict"]).items() if not k.startswith("fc.")}
+    model.encoder.load_state_dict(weights, strict=True)
+    assert torch.equal(model.state_dict()["encoder.layer4.2.bn2.running_var"], weights["layer4.2.bn2.running_var"])
+
+
+def test_unet_encoder_parameters_match_smp(catalog):
+    data, _ = _fixture("smp_unet_resnet34")
+    assert data["parameters"] == 24_436_514

@@ -100,9 +100,11 @@ class ByOption:
 
     option: str
     table: Mapping[Any, str]
+    otherwise: str | None = None  # for values not in the table
 
     def __call__(self, sizes: Mapping[str, Any]) -> str:
-        return self.table[sizes[self.option]]
+        value = sizes[self.option]
+        return self.table[value] if value in self.table or self.otherwise is None else self.otherwise
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,8 @@ class EncoderStages:
     layers: tuple[Any, ...]
     taps: tuple[tuple[str, Any], ...]
     class_name: str
-    sources: tuple[str, ...] = ()  # extra template-rendered classes (e.g. the ResNet blocks)
-    hooks: tuple[Any, ...] = ()
+    template: str = ""  # a template of classes the encoder needs (e.g. "resnet/block.py.jinja")
+    extra: Mapping[str, Any] = field(default_factory=dict)  # that template's context
     helpers: tuple[str, ...] = ()
     doc: str = ""
 

@@ -482,13 +482,16 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
 
 
 def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
-    """The classifier without its head, for a UNet encoder (keys under ``encoder.``)."""
+    """The classifier without avgpool and fc, for a UNet encoder (keys under ``encoder.``);
+    its features: the stem's activation (1/2) and every stage (1/4 .. 1/32), as smp's."""
     stages = _stages(spec, catalog, prefix_stage="encoder ")
+    block = stages.block
     return EncoderStages(
         layers=tuple(stages.layers),
         taps=tuple(stages.taps),
         class_name="ResNetEncoder",
-        hooks=_hooks(spec, catalog),
+        template="resnet/block.py.jinja" if block else "",
+        extra={"block": block, "imports": ("from typing import Optional",) if block else ()},
         helpers=_helpers(stages),
         doc=f"{_title(spec)} without avgpool and fc",
     )
