@@ -29,7 +29,7 @@ class Shape:
     """What a layer produces: a feature map of ``channels`` at 1 / 2**``level`` of the
     (padded) input size; with ``kind`` "pooled" a (B, C, 1, 1) map after global pooling,
     with "vector" a (B, C) tensor (features or logits). Strided layers round up, as a
-    stride-2 convolution with padding does (torchvision's ResNet at odd sizes)."""
+    stride-2 convolution with padding does."""
 
     channels: int
     level: int
@@ -123,7 +123,7 @@ class Plan:
     #: False: the model takes any size as it is (strided layers round up) instead of padding
     #: the input to a multiple of ``divisor``
     pads: bool = True
-    #: what the architecture's template needs beyond the layers (e.g. ResNet block classes)
+    #: what the architecture's template needs beyond the layers
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

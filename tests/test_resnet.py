@@ -78,3 +78,23 @@ def test_command_and_report_name_the_preset(run_cli, tmp_path):
     assert "(2, 1000)" in result.out
     source = (tmp_path / "rx" / "model.py").read_text()
     assert "plugscaffold new rx --arch resnet --width 16 --groups 32 --width-per-group 4" in source
+
+
+@pytest.mark.parametrize("preset", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"])
+def test_unet_on_every_encoder_preset_passes_the_smoke_check(preset, tmp_path):
+    gen = generate("m", {"encoder": preset, "classes": 3, "width": 4}, smoke=False, write=False, catalog=CATALOG)
+    path = tmp_path / "model.py"
+    path.write_text(gen.source)
+    result = run_smoke_here(path, gen.plan, Check(32, 64, 1))
+    assert result.output_shape == (1, 3, 32, 64)
+    assert "encoder.layer4" in "".join(load_source(gen.source).UNet().state_dict())
+
+
+def test_encoder_refuses_the_unets_own_encoder_options():
+    for options, message in (
+        ({"attn": "se@enc"}, "needs the UNet's own encoder"),
+        ({"down": "hwd"}, "--down is the encoder's"),
+        ({"depth": 6}, "resnet34 has 5"),
+    ):
+        with pytest.raises(PlanError, match=message):
+            generate("m", {"encoder": "resnet34", **options}, smoke=False, write=False, catalog=CATALOG)
