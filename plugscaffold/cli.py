@@ -190,7 +190,7 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         "output (|out - eager| <= 1e-4 + 1e-4 * |eager|) on the example input and on a second one with "
         "another batch and size. Exit status 1 if a path fails.",
         epilog="paths:\n" + "\n".join(f"  {p:8s} {DEPLOY_DESCRIPTIONS[p]}" for p in DEPLOY_PATHS)
-        + "\n\nexample:\n  plugscaffold check my_unet --paths onnx,export",
+        + "\n\nexample:\n  plugscaffold check my_model --paths onnx,export",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     checker.add_argument("directory", help="a project made by 'plugscaffold new' (it has .plugscaffold.yml)")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import blueprints
 from .answers import answers, project_record, record_generated
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog

@@ -158,9 +158,7 @@ def chosen_plugins(plan: Plan, catalog: Catalog) -> list[Entry]:
     """The catalog entries the user chose; the architecture's slot defaults make up the
     classic architecture (attention is always a choice)."""
     spec = plan.spec
-    classic = {
-        slot: text.split(":", 1)[0] for slot, text in spec.defaults if spec.choice(slot).text == text
-    }
+    classic = {slot: text.split(":", 1)[0] for slot, text in spec.defaults if spec.choice(slot).text == text}
     return [e for e in plan.entries if classic.get(e.slot, catalog.slots[e.slot].default) != e.name]
 
 

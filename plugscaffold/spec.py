@@ -25,6 +25,7 @@ MAX_SIDE = 8192
 #: The longest --attn value, and the deepest nesting of its parentheses.
 MAX_ATTN_TEXT, MAX_ATTN_DEPTH = 2000, 16
 
+
 @dataclass(frozen=True)
 class Choice:
     """One slot's module and the hyper-parameters the user set (others keep defaults)."""
@@ -60,7 +61,7 @@ class Spec:
         """The value of size option ``key`` (None when the architecture has none)."""
         return dict(self.sizes).get(key)
 
-    def with_sizes(self, **changes: Any) -> "Spec":
+    def with_sizes(self, **changes: Any) -> Spec:
         sizes = tuple((k, changes.get(k, v)) for k, v in self.sizes)
         return dataclasses.replace(self, sizes=sizes)
 

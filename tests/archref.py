@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import torch
 
@@ -125,7 +125,9 @@ def deterministic_tensor(key: str, shape: tuple[int, ...], dtype: torch.dtype) -
 
 def deterministic_state(manifest: list[tuple[str, list[int], str]]) -> dict[str, torch.Tensor]:
     """The reference's state_dict with deterministic values, from its (key, shape, dtype) list."""
-    return {key: deterministic_tensor(key, tuple(shape), getattr(torch, dtype)) for key, shape, dtype in manifest}
+    return {
+        key: deterministic_tensor(key, tuple(shape), getattr(torch, dtype)) for key, shape, dtype in manifest
+    }
 
 
 def mapped(state: Mapping[str, torch.Tensor], key_map: Callable | None) -> dict[str, torch.Tensor]:

@@ -12,9 +12,9 @@ import json
 
 import pytest
 import torch
-
 from archref import FIXTURES, REFERENCES, deterministic_state, mapped, reference_input
 from conftest import load_source
+
 from plugscaffold.pipeline import generate
 
 SLOW = {"resnet101", "resnet152", "wide_resnet50_2"}
@@ -67,7 +67,9 @@ def test_torchvision_weights_load_into_the_unet_encoder(catalog):
     model = _ours("smp_unet_resnet34", catalog)
     weights = {k: v for k, v in deterministic_state(data["state_dict"]).items() if not k.startswith("fc.")}
     model.encoder.load_state_dict(weights, strict=True)
-    assert torch.equal(model.state_dict()["encoder.layer4.2.bn2.running_var"], weights["layer4.2.bn2.running_var"])
+    assert torch.equal(
+        model.state_dict()["encoder.layer4.2.bn2.running_var"], weights["layer4.2.bn2.running_var"]
+    )
 
 
 def test_unet_encoder_parameters_match_smp(catalog):

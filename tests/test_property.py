@@ -95,3 +95,48 @@ def test_random_combinations_generate_and_pass_or_stop_with_one_line(opts, tmp_p
     path.write_text(gen.source)
     result = run_smoke_here(path, gen.plan, CHECK)  # SmokeError fails the test
     assert result.output_shape == (2, 2, 12, 20)
+
+
+@st.composite
+def architectures(draw):
+    """Any architecture of the registry with random slots, sizes and placements."""
+    arch = draw(st.sampled_from(blueprints.names()))
+    bp = blueprints.get(arch)
+    opts = {"arch": arch, "width": draw(st.sampled_from([8, 16, 32]))}
+    for slot in bp.slots:
+        if slot != "attn":
+            opts[slot] = draw(st.sampled_from(CATALOG.choices(slot)))
+    positions = list(bp.positions)
+    draw(st.randoms()).shuffle(positions)
+    take = draw(st.integers(0, min(2, len(positions))))
+    if take:
+        opts["attn"] = [f"{draw(expressions(1))}@{','.join(positions[:take])}"]
+    if arch == "resnet":
+        opts["depth"] = draw(st.sampled_from([18, 50]))
+        opts["stem_type"] = draw(st.sampled_from(["conv7", "deep"]))
+    else:
+        opts["depth"] = draw(st.integers(1, 3))
+        opts["encoder"] = draw(st.sampled_from(["none", "none", "resnet18"]))
+        if opts["encoder"] != "none":
+            for slot in ("down", "head"):  # the encoder's own, and smp's head
+                opts.pop(slot, None)
+    return opts
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(opts=architectures())
+def test_random_architectures_generate_and_pass_or_stop_with_one_line(opts, tmp_path_factory):
+    try:
+        gen = generate("prop", opts, smoke=False, write=False, check=CHECK, catalog=CATALOG)
+    except (SpecError, PlanError) as exc:
+        message = str(exc)
+        assert "\n" not in message and message
+        return
+    path = tmp_path_factory.mktemp("arch") / "model.py"
+    path.write_text(gen.source)
+    result = run_smoke_here(path, gen.plan, CHECK)  # SmokeError fails the test
+    assert result.output_shape == gen.plan.output.at(2, 12, 20)

@@ -23,7 +23,9 @@ def test_every_blueprint_is_complete():
         assert bp.task in blueprints.TASKS and bp.output in blueprints.OUTPUTS
         assert set(bp.default_positions) <= set(bp.positions)
         for option in bp.options:
-            assert option.parse(option.default_for({o.name: o.default for o in bp.options if not callable(o.default)}))
+            assert option.parse(
+                option.default_for({o.name: o.default for o in bp.options if not callable(o.default)})
+            )
 
 
 def test_no_architecture_name_outside_blueprints():

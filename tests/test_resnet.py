@@ -4,11 +4,12 @@ catalog in a ResNet-18-width classifier passes the smoke check; options and erro
 from __future__ import annotations
 
 import pytest
-
 from conftest import load_source
+
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError, SpecError
 from plugscaffold.pipeline import generate
+from plugscaffold.plan import check_size
 from plugscaffold.smoke import Check, run_smoke_here
 
 CATALOG = load_catalog()
@@ -32,7 +33,9 @@ def test_every_choice_passes_the_smoke_check(case, tmp_path):
     gen = generate("m", {**BASE, **case}, smoke=False, write=False, catalog=CATALOG)
     path = tmp_path / "model.py"
     path.write_text(gen.source)
-    result = run_smoke_here(path, gen.plan, Check(32, 48, 2))
+    check = Check(64, 96, 2)  # layer4 sees 2x3: every module's smallest map (nonlocal pools 2x2)
+    check_size(gen.plan, check)
+    result = run_smoke_here(path, gen.plan, check)
     assert result.output_shape == (2, 10)
     assert result.shapes["layer4"][1] == gen.plan.layers[-4].shape.channels
 
@@ -72,7 +75,20 @@ def test_bad_options_are_one_line(options, message):
 
 
 def test_command_and_report_name_the_preset(run_cli, tmp_path):
-    result = run_cli("new", "rx", "--arch", "resnet", "--groups", "32", "--width-per-group", "4", "--width", "16", "--size", "32")
+    result = run_cli(
+        "new",
+        "rx",
+        "--arch",
+        "resnet",
+        "--groups",
+        "32",
+        "--width-per-group",
+        "4",
+        "--width",
+        "16",
+        "--size",
+        "32",
+    )
     assert result.code == 0, result.err
     assert "rx: ResNeXt-50 32x4d; width 16" in result.out
     assert "(2, 1000)" in result.out
@@ -80,9 +96,25 @@ def test_command_and_report_name_the_preset(run_cli, tmp_path):
     assert "plugscaffold new rx --arch resnet --width 16 --groups 32 --width-per-group 4" in source
 
 
-@pytest.mark.parametrize("preset", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"])
+@pytest.mark.parametrize(
+    "preset",
+    [
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "resnext50_32x4d",
+        "resnext101_32x8d",
+        "resnext101_64x4d",
+        "wide_resnet50_2",
+        "wide_resnet101_2",
+    ],
+)
 def test_unet_on_every_encoder_preset_passes_the_smoke_check(preset, tmp_path):
-    gen = generate("m", {"encoder": preset, "classes": 3, "width": 4}, smoke=False, write=False, catalog=CATALOG)
+    gen = generate(
+        "m", {"encoder": preset, "classes": 3, "width": 4}, smoke=False, write=False, catalog=CATALOG
+    )
     path = tmp_path / "model.py"
     path.write_text(gen.source)
     result = run_smoke_here(path, gen.plan, Check(32, 64, 1))
@@ -98,3 +130,34 @@ def test_encoder_refuses_the_unets_own_encoder_options():
     ):
         with pytest.raises(PlanError, match=message):
             generate("m", {"encoder": "resnet34", **options}, smoke=False, write=False, catalog=CATALOG)
+
+
+@pytest.mark.slow
+def test_training_project_loads_a_torchvision_checkpoint_into_the_encoder(tmp_path, monkeypatch):
+    """train.py --pretrained PATH: a classifier checkpoint (fc included) goes into model.encoder;
+    a file that does not fit is one line."""
+    import importlib
+    import sys
+
+    import torch
+
+    generate("seg", {"encoder": "resnet18", "width": 4}, parent=tmp_path, project=True, catalog=CATALOG)
+    project = tmp_path / "seg"
+    monkeypatch.chdir(project)
+    monkeypatch.syspath_prepend(str(project))
+    for name in ("config", "model", "train", "data"):
+        sys.modules.pop(name, None)
+    train = importlib.import_module("train")
+    model = train.build_model()
+    checkpoint = {
+        k: torch.full_like(v, 0.5) if v.is_floating_point() else v
+        for k, v in model.encoder.state_dict().items()
+    }
+    checkpoint.update({"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)})
+    torch.save(checkpoint, project / "resnet18.pth")
+    train.load_pretrained(model, project / "resnet18.pth")
+    assert torch.all(model.encoder.conv1.weight == 0.5)
+    torch.save({"conv1.weight": torch.zeros(1)}, project / "bad.pth")
+    with pytest.raises(train.TrainError, match=r"--pretrained .*bad.pth does not fit model.encoder"):
+        train.load_pretrained(model, project / "bad.pth")
+    assert "--pretrained PATH" in (project / "train.py").read_text()

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PlanError, SpecError, did_you_mean, shorten
 
@@ -139,7 +140,7 @@ class Blueprint:
     slots: tuple[str, ...]  # catalog slots it reads; an option for any other slot is refused
     positions: Mapping[str, str]  # --attn position -> where it puts the module
     default_positions: tuple[str, ...]
-    plan: Callable[["Spec", "Catalog"], "Plan"]
+    plan: Callable[[Spec, Catalog], Plan]
     diagram: str = "chain"  # one of DIAGRAMS: "u" (encoder/decoder facing) or "chain"
     #: slot -> default choice when it differs from the catalog's (a name, or a function of
     #: the resolved options returning one)
@@ -150,7 +151,7 @@ class Blueprint:
     #: encoders a UNet can use
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Spec -> EncoderStages (classifiers usable as a UNet encoder)
-    encoder: Callable[["Spec", "Catalog"], EncoderStages] | None = None
+    encoder: Callable[[Spec, Catalog], EncoderStages] | None = None
     resize: str | None = "width"  # the option varied to suggest a fix when a constraint fails
 
     @property
@@ -160,12 +161,12 @@ class Blueprint:
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)
 
-    def slot_default(self, slot: str, sizes: Mapping[str, Any], catalog: "Catalog") -> str:
+    def slot_default(self, slot: str, sizes: Mapping[str, Any], catalog: Catalog) -> str:
         default = self.slot_defaults.get(slot, catalog.slots[slot].default)
         return default(sizes) if callable(default) else default
 
 
-@lru_cache(maxsize=None)
+@cache
 def registry() -> dict[str, Blueprint]:
     """Every architecture, by name, from the modules of this package (in name order)."""
     found: dict[str, Blueprint] = {}
@@ -188,7 +189,9 @@ def _validate(bp: Blueprint, module: str) -> None:
     if bp.name != module:
         raise TypeError(f"{where}: BLUEPRINT.name is '{bp.name}', expected '{module}'")
     if bp.task not in TASKS or bp.output not in OUTPUTS or bp.diagram not in DIAGRAMS:
-        raise TypeError(f"{where}: task, output or diagram is not one of {TASKS}, {tuple(OUTPUTS)}, {DIAGRAMS}")
+        raise TypeError(
+            f"{where}: task, output or diagram is not one of {TASKS}, {tuple(OUTPUTS)}, {DIAGRAMS}"
+        )
     unknown = set(bp.default_positions) - set(bp.positions)
     if unknown:
         raise TypeError(f"{where}: default positions {sorted(unknown)} are not positions")
@@ -232,7 +235,7 @@ def encoders() -> dict[str, tuple[Blueprint, Mapping[str, Any]]]:
     }
 
 
-def make_plan(spec: "Spec", catalog: "Catalog") -> "Plan":
+def make_plan(spec: Spec, catalog: Catalog) -> Plan:
     """Plan ``spec``; when a channel constraint fails, suggest a size that satisfies it."""
     blueprint = get(spec.arch)
     try:
@@ -245,7 +248,7 @@ def make_plan(spec: "Spec", catalog: "Catalog") -> "Plan":
         raise PlanError(f"{exc}{hint}", slot=exc.slot) from None
 
 
-def _size_fix(blueprint: Blueprint, spec: "Spec", catalog: "Catalog") -> int | None:
+def _size_fix(blueprint: Blueprint, spec: Spec, catalog: Catalog) -> int | None:
     """The nearest value of the blueprint's ``resize`` option (above, then below) that plans cleanly."""
     key = blueprint.resize
     if key is None or not isinstance(spec.size(key), int):
@@ -264,10 +267,10 @@ def _size_fix(blueprint: Blueprint, spec: "Spec", catalog: "Catalog") -> int | N
 
 
 __all__ = [
+    "OUTPUTS",
     "Blueprint",
     "EncoderStages",
     "Option",
-    "OUTPUTS",
     "all_options",
     "default_arch",
     "encoders",

@@ -95,9 +95,9 @@ def _stages(spec: Spec, catalog: Catalog, prefix_stage: str = "") -> Stages:
     """The stem and layer1..layer4 of ``spec`` (shared by the classifier and UNet encoders)."""
     chosen = {slot: params_of(spec, catalog, slot) for slot in BLUEPRINT.slots if slot != "attn"}
     placed = {position: p.expr for p in spec.attn for position in p.positions}
-    block_entry, block_params = chosen["block"]
+    block_entry, _ = chosen["block"]
     kind = NATIVE.get(block_entry.name)
-    down_entry, down_params = chosen["down"]
+    down_entry, _ = chosen["down"]
     conv_entry, _ = chosen["conv"]
     default_conv = conv_entry.name == catalog.slots["conv"].default
     layers: list[Layer] = []
@@ -137,9 +137,26 @@ def _stages(spec: Spec, catalog: Catalog, prefix_stage: str = "") -> Stages:
     if stem_entry is not None:  # a module on the input (e.g. a spatial transformer)
         names = {"in_channels": symbol, "out_channels": symbol}
         put = place(
-            stem_entry, stem_params, where="stem slot", in_channels=channels, out_channels=channels, names=names
+            stem_entry,
+            stem_params,
+            where="stem slot",
+            in_channels=channels,
+            out_channels=channels,
+            names=names,
         )
-        layers.append(Layer("stem", put.code, "stem", ("x",), "x", Shape(channels, 0), _label(put.code), (stem_entry,), needs=put.needs))
+        layers.append(
+            Layer(
+                "stem",
+                put.code,
+                "stem",
+                ("x",),
+                "x",
+                Shape(channels, 0),
+                _label(put.code),
+                (stem_entry,),
+                needs=put.needs,
+            )
+        )
     stem = f"{prefix_stage}stem"
     width = spec.width
     if spec.stem_type == "deep":
@@ -185,7 +202,20 @@ def _stages(spec: Spec, catalog: Catalog, prefix_stage: str = "") -> Stages:
             layer = _plain_stage(spec, catalog, chosen, placed, i, count, channels, out, level, stage)
         else:
             layer = _native_stage(
-                spec, catalog, chosen, placed, attrs, kind, i, count, channels, planes, out, stride, level, stage
+                spec,
+                catalog,
+                chosen,
+                placed,
+                attrs,
+                kind,
+                i,
+                count,
+                channels,
+                planes,
+                out,
+                stride,
+                level,
+                stage,
             )
         layers.append(layer)
         taps.append((layer.attr, layer.shape))
@@ -211,7 +241,11 @@ def _attn_attrs(placed: dict[str, Node]) -> dict[str, str]:
     attrs = dict(ATTRS)
     node = placed.get("branch")
     if node is not None:
-        attrs["branch"] = (f"{node.name}_" if keyword.iskeyword(node.name) else node.name) if isinstance(node, Leaf) else "attn"
+        attrs["branch"] = (
+            (f"{node.name}_" if keyword.iskeyword(node.name) else node.name)
+            if isinstance(node, Leaf)
+            else "attn"
+        )
     return attrs
 
 
@@ -256,7 +290,9 @@ def _shortcut(
     if entry.name == STRIDED:
         strided = f"nn.Conv2d({cin}, {out}, kernel_size=1, stride=2, bias=False)"
         return f"nn.Sequential({strided}, {norm_code})", (), ()
-    put = place(entry, params, where=f"down slot at the shortcut of {where}", in_channels=cin, out_channels=cin)
+    put = place(
+        entry, params, where=f"down slot at the shortcut of {where}", in_channels=cin, out_channels=cin
+    )
     if put.out_channels != cin:
         proj = f"nn.Conv2d({put.out_channels}, {out}, kernel_size=1, bias=False)"
     return f"nn.Sequential({put.code}, {proj}, {norm_code})", (entry,), put.needs
@@ -287,7 +323,9 @@ def _native_stage(
             slot="block",
         )
     if kind == "bottleneck" and width % spec.groups:
-        raise PlanError(f"{stage}: --groups {spec.groups} must divide the bottleneck width {width}", slot="block")
+        raise PlanError(
+            f"{stage}: --groups {spec.groups} must divide the bottleneck width {width}", slot="block"
+        )
     # the catalog's contract checks of the conv slot on the block's 3x3 convs, and of the norm
     for a, b in ((cin if kind == "basic" else width, width), (width, width)):
         place(*chosen["conv"], where=f"conv slot at {stage}", in_channels=a, out_channels=b)
@@ -307,7 +345,9 @@ def _native_stage(
         if kind == "bottleneck" and spec.groups != 1:
             args.append(f"groups={spec.groups}")
         if b_in != out or b_stride != 1:
-            code, used, more = _shortcut(catalog, chosen["down"], f"norm_layer({out})", b_in, out, b_stride, stage)
+            code, used, more = _shortcut(
+                catalog, chosen["down"], f"norm_layer({out})", b_in, out, b_stride, stage
+            )
             args.append(f"downsample={code}")
             entries += used
             needs += more
@@ -373,7 +413,13 @@ def _plain_stage(
     channels = cin
     if i > 0:
         down_entry, down_params = chosen["down"]
-        put = place(down_entry, down_params, where=f"down slot at {stage}", in_channels=channels, out_channels=channels)
+        put = place(
+            down_entry,
+            down_params,
+            where=f"down slot at {stage}",
+            in_channels=channels,
+            out_channels=channels,
+        )
         parts.append(put.code)
         entries.append(down_entry)
         needs += put.needs
@@ -450,10 +496,30 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     stages = _stages(spec, catalog)
     layers = list(stages.layers)
     channels = stages.channels
-    layers.append(Layer("avgpool", "nn.AdaptiveAvgPool2d(1)", "head", ("x",), "x", Shape(channels, 5, "pooled"), "nn.AdaptiveAvgPool2d"))
-    layers.append(Layer("flatten", "nn.Flatten(1)", "head", ("x",), "x", Shape(channels, 5, "vector"), "nn.Flatten"))
     layers.append(
-        Layer("fc", f"nn.Linear({channels}, classes)", "head", ("x",), "x", Shape(spec.classes, 5, "vector"), "nn.Linear")
+        Layer(
+            "avgpool",
+            "nn.AdaptiveAvgPool2d(1)",
+            "head",
+            ("x",),
+            "x",
+            Shape(channels, 5, "pooled"),
+            "nn.AdaptiveAvgPool2d",
+        )
+    )
+    layers.append(
+        Layer("flatten", "nn.Flatten(1)", "head", ("x",), "x", Shape(channels, 5, "vector"), "nn.Flatten")
+    )
+    layers.append(
+        Layer(
+            "fc",
+            f"nn.Linear({channels}, classes)",
+            "head",
+            ("x",),
+            "x",
+            Shape(spec.classes, 5, "vector"),
+            "nn.Linear",
+        )
     )
     picks = [f"{c.slot} {c.text}" for c in spec.choices if c.text != spec.default(c.slot)]
     picks += [f"attn {p.text}" for p in spec.attn]
@@ -525,7 +591,13 @@ BLUEPRINT = Blueprint(
             1,
             4096,
         ),
-        Option("stem_type", "conv7", "the stem: conv7 (7x7 conv) or deep (three 3x3 convs, ResNet-C)", choices=("conv7", "deep"), kind=str),
+        Option(
+            "stem_type",
+            "conv7",
+            "the stem: conv7 (7x7 conv) or deep (three 3x3 convs, ResNet-C)",
+            choices=("conv7", "deep"),
+            kind=str,
+        ),
     ),
     slots=("attn", "block", "conv", "norm", "act", "down", "stem"),
     slot_defaults={

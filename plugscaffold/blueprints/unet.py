@@ -14,10 +14,9 @@ from __future__ import annotations
 from .. import expr
 from ..catalog import Catalog
 from ..compose import Leaf, render
-from ..plan import Hook, Layer, Need, Plan, Shape, compose, hook_code, params_of, place
-from ..spec import Spec
 from ..errors import PlanError
-from ..spec import make_spec
+from ..plan import Hook, Layer, Need, Plan, Shape, compose, hook_code, params_of, place
+from ..spec import Spec, make_spec
 from . import Blueprint, ByOption, EncoderStages, Option, encoders
 
 NO_ENCODER = "none"
@@ -162,12 +161,12 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
             stage, skip, level = f"decoder {i}", widths[i - 1], i - 1
             channels = add("up", f"up{i}", stage, ("x",), "x", level, in_channels=channels, out_channels=skip)
             if skip_entry.contract.align == "equal" and channels != skip:
-                note = (
-                    f"1x1 projection: {skip_entry.name} needs equal inputs: upsampled {channels} vs skip {skip}"
-                )
+                note = f"1x1 projection: {skip_entry.name} needs equal inputs: upsampled {channels} vs skip {skip}"
                 code = f"nn.Conv2d({channels}, {skip}, kernel_size=1)"
                 layers.append(
-                    Layer(f"align{i}", code, stage, ("x",), "x", Shape(skip, level), "nn.Conv2d", notes=(note,))
+                    Layer(
+                        f"align{i}", code, stage, ("x",), "x", Shape(skip, level), "nn.Conv2d", notes=(note,)
+                    )
                 )
                 channels = skip
             skip_var = f"e{i}"
@@ -175,7 +174,14 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
                 attend("skip", f"skip{i}_attn", stage, f"e{i}", f"s{i}", level, skip)
                 skip_var = f"s{i}"
             channels = add(
-                "skip", f"fuse{i}", stage, ("x", skip_var), "x", level, in_channels=channels, skip_channels=skip
+                "skip",
+                f"fuse{i}",
+                stage,
+                ("x", skip_var),
+                "x",
+                level,
+                in_channels=channels,
+                skip_channels=skip,
             )
             channels = block(f"dec{i}", stage, ("x",), "x", level, channels, outs[i - 1])
             attend("dec", f"dec{i}_attn", stage, "x", "x", level, channels)
@@ -189,7 +195,18 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         code = f"nn.Conv2d({channels}, classes, kernel_size=3, padding=1)"
         layers.append(Layer("head", code, "head", ("x",), "x", Shape(spec.classes, 0), "nn.Conv2d 3x3"))
     else:
-        add("head", "head", "head", ("x",), "x", 0, (), classes, in_channels=channels, out_channels=spec.classes)
+        add(
+            "head",
+            "head",
+            "head",
+            ("x",),
+            "x",
+            0,
+            (),
+            classes,
+            in_channels=channels,
+            out_channels=spec.classes,
+        )
     hooks = tuple(
         Hook(slot.hook, hook_code(*chosen[name]), chosen[name][0])
         for name, slot in catalog.slots.items()
@@ -239,7 +256,9 @@ def _encoder_spec(spec: Spec, catalog: Catalog) -> tuple[Spec, EncoderStages]:
     """The classifier preset named by ``--encoder``, with this UNet's conv, norm and act."""
     blueprint, options = encoders()[spec.encoder]
     shared = {slot: spec.choice(slot).text for slot in ("conv", "norm", "act") if slot in blueprint.slots}
-    enc_spec = make_spec(catalog, spec.name, {"arch": blueprint.name, **options, **shared, "in_channels": spec.in_channels})
+    enc_spec = make_spec(
+        catalog, spec.name, {"arch": blueprint.name, **options, **shared, "in_channels": spec.in_channels}
+    )
     return enc_spec, blueprint.encoder(enc_spec, catalog)
 
 
@@ -249,7 +268,9 @@ def _on_encoder(spec, catalog, chosen, placed, layers, add, block, attend) -> tu
     ``width * 2**level`` channels; the last stage upsamples to the input size without a skip."""
     for slot in ("down",):
         if spec.choice(slot).text != spec.default(slot):
-            raise PlanError(f"--{slot} is the encoder's with --encoder {spec.encoder}; leave it out", slot=slot)
+            raise PlanError(
+                f"--{slot} is the encoder's with --encoder {spec.encoder}; leave it out", slot=slot
+            )
     if spec.factor != 1:
         raise PlanError(f"--factor is for the UNet's own encoder; leave it out with --encoder {spec.encoder}")
     mine = sorted(set(placed) & {"enc", "down", "downblock"})
@@ -281,7 +302,16 @@ def _on_encoder(spec, catalog, chosen, placed, layers, add, block, attend) -> tu
     )
     channels, bottom = deepest.channels, deepest.level
     if chosen["bottleneck"][0] is not None:  # a context module (ASPP, PPM, ...) on the deepest features
-        channels = add("bottleneck", "context", "bottleneck", ("x",), "x", bottom, in_channels=channels, out_channels=channels)
+        channels = add(
+            "bottleneck",
+            "context",
+            "bottleneck",
+            ("x",),
+            "x",
+            bottom,
+            in_channels=channels,
+            out_channels=channels,
+        )
     attend("bottleneck", "bottleneck_attn", "bottleneck", "x", "x", bottom, channels)
     skips = {shape.level: (name, shape.channels) for name, (_, shape) in zip(kept, taps[:-1])}
     for level in range(bottom - 1, -1, -1):
@@ -289,10 +319,21 @@ def _on_encoder(spec, catalog, chosen, placed, layers, add, block, attend) -> tu
         channels = add("up", f"up{i}", stage, ("x",), "x", level, in_channels=channels, out_channels=channels)
         if level in skips:
             var, skip = skips[level]
+            if chosen["skip"][0].contract.align == "equal" and channels != skip:
+                note = f"1x1 projection: {chosen['skip'][0].name} needs equal inputs: upsampled {channels} vs skip {skip}"
+                code = f"nn.Conv2d({channels}, {skip}, kernel_size=1)"
+                layers.append(
+                    Layer(
+                        f"align{i}", code, stage, ("x",), "x", Shape(skip, level), "nn.Conv2d", notes=(note,)
+                    )
+                )
+                channels = skip
             if "skip" in placed:
                 attend("skip", f"skip{i}_attn", stage, var, f"s{i}", level, skip)
                 var = f"s{i}"
-            channels = add("skip", f"fuse{i}", stage, ("x", var), "x", level, in_channels=channels, skip_channels=skip)
+            channels = add(
+                "skip", f"fuse{i}", stage, ("x", var), "x", level, in_channels=channels, skip_channels=skip
+            )
         channels = block(f"dec{i}", stage, ("x",), "x", level, channels, spec.width * 2**level)
         attend("dec", f"dec{i}_attn", stage, "x", "x", level, channels)
     return encoder, channels
@@ -318,7 +359,13 @@ BLUEPRINT = Blueprint(
             choices=lambda: (NO_ENCODER, *encoders()),
             kind=str,
         ),
-        Option("depth", lambda o: 4 if o["encoder"] == NO_ENCODER else 5, "encoder stages (default 4; 5 with --encoder)", 1, 6),
+        Option(
+            "depth",
+            lambda o: 4 if o["encoder"] == NO_ENCODER else 5,
+            "encoder stages (default 4; 5 with --encoder)",
+            1,
+            6,
+        ),
         Option(
             "width",
             lambda o: 64 if o["encoder"] == NO_ENCODER else 16,
@@ -338,7 +385,9 @@ BLUEPRINT = Blueprint(
     ),
     slots=("down", "up", "skip", "attn", "conv", "block", "bottleneck", "stem", "norm", "act", "head"),
     # with --encoder, smp's decoder upsampling: nearest interpolation, channels kept
-    slot_defaults={"up": ByOption("encoder", {NO_ENCODER: "convtranspose"}, otherwise="nearest:kernel_size=0")},
+    slot_defaults={
+        "up": ByOption("encoder", {NO_ENCODER: "convtranspose"}, otherwise="nearest:kernel_size=0")
+    },
     positions=POSITIONS,
     default_positions=("enc", "bottleneck", "dec"),
     plan=plan,
