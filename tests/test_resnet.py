@@ -160,4 +160,4 @@ def test_training_project_loads_a_torchvision_checkpoint_into_the_encoder(tmp_pa
     torch.save({"conv1.weight": torch.zeros(1)}, project / "bad.pth")
     with pytest.raises(train.TrainError, match=r"--pretrained .*bad.pth does not fit model.encoder"):
         train.load_pretrained(model, project / "bad.pth")
-    assert "--pretrained PATH" in (project / "train.py").read_text()
+    assert "load_pretrained(model, args.pretrained)" in (project / "train.py").read_text()
