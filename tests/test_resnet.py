@@ -161,3 +161,20 @@ def test_training_project_loads_a_torchvision_checkpoint_into_the_encoder(tmp_pa
     with pytest.raises(train.TrainError, match=r"--pretrained .*bad.pth does not fit model.encoder"):
         train.load_pretrained(model, project / "bad.pth")
     assert "load_pretrained(model, args.pretrained)" in (project / "train.py").read_text()
+
+
+@pytest.mark.slow
+def test_homework_on_a_resnet_grades_its_solutions_full_marks(run_cli, tmp_path):
+    spec = tmp_path / "hw.yaml"
+    spec.write_text(
+        "title: attention in a ResNet\nseed: 7\nname: homework\n"
+        "model: {arch: resnet, depth: 18, width: 16, classes: 10}\n"
+        "pool: {attn: [se, eca], down: [conv, blurpool]}\nimplement: [attn]\nstudents: [alice, bob]\n"
+        "points: {contract: 15, outputs: 50, gradients: 20, constraints: 5, integration: 10}\n"
+        "check: {smoke: false}\n"
+    )
+    made = run_cli("homework", str(spec), "--out", str(tmp_path / "out"))
+    assert made.code == 0, made.err
+    graded = run_cli("grade", str(tmp_path / "out"), str(tmp_path / "out" / "solutions"), "--csv", str(tmp_path / "g.csv"))
+    assert graded.code == 0, graded.err
+    assert graded.out.count("100/100") == 2, graded.out
