@@ -129,6 +129,10 @@ def architectures(draw):
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(opts=architectures())
+# found by this test: a UNet on a resnet18 encoder at --depth 1 kept unused stages (no gradient)
+@example(opts={"arch": "unet", "width": 8, "encoder": "resnet18", "depth": 1, "bottleneck": "aspp"})
+# found by this test: adown at a 1x2 stage of an unpadded ResNet crashed at forward time (now: 2x2 needed)
+@example(opts={"arch": "resnet", "width": 8, "depth": 18, "block": "bottleneck", "down": "adown"})
 def test_random_architectures_generate_and_pass_or_stop_with_one_line(opts, tmp_path_factory):
     try:
         gen = generate("prop", opts, smoke=False, write=False, check=CHECK, catalog=CATALOG)

@@ -45,6 +45,9 @@ EXPANSION = {"basic": 1, "bottleneck": 4}
 SHORTCUT_ONLY = ("avgpool",)
 #: the default --down: torchvision's strided 3x3 conv and strided 1x1 projection
 STRIDED = "conv"
+#: why a --down module other than the strided conv needs a 2x2 map (a stage's input can be 1x1:
+#: the ResNet does not pad its input)
+HALVING = "it halves H and W with a 2x2 window at least"
 
 POSITIONS = {
     "conv1": "after the first conv of every block (after its norm and activation)",
@@ -256,14 +259,15 @@ def _block_doc(kind: str, attn: list[tuple[str, str]], down: str, down_entry: En
         return f" -> {names[position]}" if position in names else ""
 
     d = f" -> {down_entry.name} (stride 2)" if down else ""
+    strided = "" if down else "stride, "
     if kind == "basic":
         chain = (
-            f"3x3 conv (stride) -> norm -> act{d}{then('conv1')} -> 3x3 conv -> norm{then('branch')} "
+            f"3x3 conv{'' if down else ' (stride)'} -> norm -> act{d}{then('conv1')} -> 3x3 conv -> norm{then('branch')} "
             f"-> + shortcut -> act{then('block')}"
         )
     else:
         chain = (
-            f"1x1 conv -> norm -> act{then('conv1')} -> 3x3 conv (stride, groups) -> norm -> act{d}"
+            f"1x1 conv -> norm -> act{then('conv1')} -> 3x3 conv ({strided}groups) -> norm -> act{d}"
             f"{then('conv2')} -> 1x1 conv -> norm{then('branch')} -> + shortcut -> act{then('block')}"
         )
     return chain
@@ -351,6 +355,8 @@ def _native_stage(
             args.append(f"downsample={code}")
             entries += used
             needs += more
+        if b_stride != 1 and down_entry.name != STRIDED:
+            needs.append(Need(down_entry.name, 2, HALVING))
         if b_stride != 1 and down_entry.name != STRIDED and down_entry.name not in SHORTCUT_ONLY:
             put = place(
                 down_entry, down_params, where=f"down slot in {stage}", in_channels=width, out_channels=width
@@ -423,6 +429,8 @@ def _plain_stage(
         parts.append(put.code)
         entries.append(down_entry)
         needs += put.needs
+        if down_entry.name != STRIDED:
+            needs.append(Need(down_entry.name, 2, HALVING))
         channels = put.out_channels
     for j in range(count):
         env = {**params, "in_channels": channels, "out_channels": out}

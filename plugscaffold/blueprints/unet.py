@@ -11,6 +11,8 @@ Attention placements (``--attn EXPR@POSITION``) add ``enc{i}_attn``, ``bottlenec
 
 from __future__ import annotations
 
+import dataclasses
+
 from .. import expr
 from ..catalog import Catalog
 from ..compose import Leaf, render
@@ -285,8 +287,10 @@ def _on_encoder(spec, catalog, chosen, placed, layers, add, block, attend) -> tu
             f"--depth {spec.depth} needs {spec.depth} encoder stages; {spec.encoder} has {len(encoder.taps)}"
         )
     taps = encoder.taps[: spec.depth]
-    names = [f"f{k}" for k in range(1, len(encoder.taps) + 1)]
-    kept = names[: spec.depth - 1] + ["x"] + ["_"] * (len(encoder.taps) - spec.depth)
+    # the encoder ends with the deepest stage the decoder reads (a shallower --depth drops the rest)
+    last = [layer.attr for layer in encoder.layers].index(taps[-1][0])
+    encoder = dataclasses.replace(encoder, layers=encoder.layers[: last + 1], taps=taps)
+    kept = [f"f{k}" for k in range(1, spec.depth)] + ["x"]
     deepest = taps[-1][1]
     layers.append(
         Layer(
@@ -297,7 +301,7 @@ def _on_encoder(spec, catalog, chosen, placed, layers, add, block, attend) -> tu
             ", ".join(kept),
             deepest,
             encoder.class_name,
-            taps=tuple((name, shape) for name, (_, shape) in zip(kept, encoder.taps)),
+            taps=tuple((name, shape) for name, (_, shape) in zip(kept, taps)),
         )
     )
     channels, bottom = deepest.channels, deepest.level
