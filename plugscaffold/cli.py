@@ -284,7 +284,7 @@ def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None
         kinds = {option.kind for _, option in takers}
         parts = []
         for bp, option in takers:
-            default = "" if callable(option.default) else f", default {option.default}"
+            default = "" if isinstance(option.default, blueprints.ByOption) else f", default {option.default}"
             allowed = option.allowed()
             listed = f" ({', '.join(map(str, allowed))})" if allowed and len(allowed) <= 8 else ""
             parts.append(f"{bp.name}: {option.help}{listed}{default}")

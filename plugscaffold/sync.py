@@ -128,6 +128,17 @@ def _slot_default(slot: str, catalog_default: str) -> str:
     return text
 
 
+def _jinja(default: Any) -> str:
+    """An option's default as copier template text (a ByOption becomes if/elif/else)."""
+    if not isinstance(default, blueprints.ByOption):
+        return str(default)
+    branches = "".join(
+        f"{{% {'if' if i == 0 else 'elif'} {default.option} == {value!r} %}}{result}"
+        for i, (value, result) in enumerate(default.table.items())
+    )
+    return branches + f"{{% else %}}{default.otherwise}{{% endif %}}"
+
+
 def _option_question(takers: list) -> dict:
     """One copier question for a size option; its default and help follow the architecture."""
     first = takers[0][1]
@@ -135,12 +146,12 @@ def _option_question(takers: list) -> dict:
     helps = (
         first.help if len(takers) == 1 else "; ".join(f"{bp.name}: {option.help}" for bp, option in takers)
     )
-    question["help"] = helps[0].upper() + helps[1:]
+    question["help"] = helps[0].upper() + helps[1:] if len(takers) == 1 else helps
     archs = [bp.name for bp, _ in takers]
     if archs != blueprints.names():
         question["when"] = f"{{{{ arch in {archs} }}}}"
-    defaults = {bp.name: option.default for bp, option in takers if not callable(option.default)}
-    if len(set(map(str, defaults.values()))) <= 1 and len(defaults) == len(takers):
+    defaults = {bp.name: _jinja(option.default) for bp, option in takers}
+    if len(set(defaults.values())) == 1 and not isinstance(first.default, blueprints.ByOption):
         question["default"] = first.default
     else:
         text = ""

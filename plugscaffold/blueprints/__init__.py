@@ -51,8 +51,8 @@ DIAGRAMS = ("u", "chain")
 class Option:
     """A size option (``--NAME``): an int in [low, high] or one of ``choices``.
 
-    ``default`` may be a function of the options resolved before this one (e.g. a default
-    that depends on a depth preset).
+    ``default`` may be a :class:`ByOption` of an option resolved before this one (e.g. a
+    default that depends on a depth preset).
     """
 
     name: str
@@ -96,14 +96,15 @@ class Option:
 
 @dataclass(frozen=True)
 class ByOption:
-    """A slot default that follows an option: ``table[value of option]`` (e.g. ResNet's
-    block by --depth: residual for 18 and 34, bottleneck from 50)."""
+    """A default that follows an earlier option: ``table[value of option]``, else
+    ``otherwise`` (ResNet's block by --depth: residual for 18 and 34, bottleneck from 50;
+    the UNet's width with an --encoder). Declarative, so copier.yml can render it too."""
 
     option: str
-    table: Mapping[Any, str]
-    otherwise: str | None = None  # for values not in the table
+    table: Mapping[Any, Any]
+    otherwise: Any = None  # for values not in the table
 
-    def __call__(self, sizes: Mapping[str, Any]) -> str:
+    def __call__(self, sizes: Mapping[str, Any]) -> Any:
         value = sizes[self.option]
         return self.table[value] if value in self.table or self.otherwise is None else self.otherwise
 
@@ -219,7 +220,8 @@ def get(arch: str) -> Blueprint:
 def all_options() -> dict[str, list[tuple[Blueprint, Option]]]:
     """Option name -> the blueprints that take it (for CLI flags and copier questions)."""
     found: dict[str, list[tuple[Blueprint, Option]]] = {}
-    for bp in registry().values():
+    ordered = sorted(registry().values(), key=lambda bp: not bp.is_default)  # the default's order first
+    for bp in ordered:
         for option in bp.options:
             found.setdefault(option.name, []).append((bp, option))
     return found

@@ -365,14 +365,14 @@ BLUEPRINT = Blueprint(
         ),
         Option(
             "depth",
-            lambda o: 4 if o["encoder"] == NO_ENCODER else 5,
+            ByOption("encoder", {NO_ENCODER: 4}, otherwise=5),
             "encoder stages (default 4; 5 with --encoder)",
             1,
             6,
         ),
         Option(
             "width",
-            lambda o: 64 if o["encoder"] == NO_ENCODER else 16,
+            ByOption("encoder", {NO_ENCODER: 64}, otherwise=16),
             "channels of the first stage (default 64; with --encoder the last decoder stage's, 16)",
             1,
             4096,
