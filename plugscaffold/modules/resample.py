@@ -6,7 +6,7 @@ from .common import require
 
 
 class InterpolateUp(nn.Module):
-    """2x interpolation -> kxk conv (in_channels -> out_channels; none with kernel_size 0)."""
+    """2x interpolation -> kxk conv (kernel_size 0: none, channels kept)."""
 
     def __init__(
         self, in_channels: int, out_channels: int, mode: str = "bilinear", kernel_size: int = 1
@@ -26,7 +26,7 @@ class InterpolateUp(nn.Module):
             f"out_channels ({out_channels})",
         )
         self.mode = mode
-        # kernel_size 0: interpolation alone (segmentation_models_pytorch's decoder upsampling)
+        # kernel_size 0: interpolation alone (smp's Unet decoder)
         self.conv = (
             nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
             if kernel_size
