@@ -381,7 +381,7 @@ def _native_stage(
             notes += why
             needs += more
         calls.append(f"{'BasicBlock' if kind == 'basic' else 'Bottleneck'}({', '.join(args)})")
-    code = "nn.Sequential(\n" + "".join(f"{c},\n" for c in calls) + ")"
+    code = "nn.Sequential(" + "".join(f"{c}, " for c in calls) + ")"  # one per line (trailing comma)
     return Layer(
         f"layer{i + 1}",
         code,
@@ -450,7 +450,7 @@ def _plain_stage(
             classes += cls
             notes += why
             needs += more
-    code = "nn.Sequential(\n" + "".join(f"{p},\n" for p in parts) + ")"
+    code = "nn.Sequential(" + "".join(f"{p}, " for p in parts) + ")"  # one per line (trailing comma)
     return Layer(
         f"layer{i + 1}",
         code,
