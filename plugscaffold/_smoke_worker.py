@@ -137,7 +137,7 @@ def _check(request, small):
         return hook
 
     for name in request["layers"]:
-        layer = getattr(model, name)
+        layer = model.get_submodule(name)  # "layer1", or "features.3" inside a container
         layer.register_forward_pre_hook(before(name))
         layer.register_forward_hook(after(name))
 

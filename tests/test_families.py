@@ -1,0 +1,89 @@
+"""The torchvision classifier families (mobilenet_v2, convnext, shufflenet_v2, densenet,
+efficientnet): presets equal torchvision exactly (parameter count, state_dict keys and
+shapes in order, a strict load of the reference's weights, eval outputs within 1e-5), and
+every family with every attention position generates and passes the smoke check at a
+small width.
+
+Route: fixtures, as tests/test_architectures.py. torchvision 0.29.1's model files were run
+once by tests/fixtures/capture_families.py (committed, rerunnable); tests/archref.py says
+what is captured and makes the deterministic weights both sides load.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from archref import FIXTURES, deterministic_state, reference_input
+from conftest import load_source
+
+from plugscaffold import blueprints
+from plugscaffold.pipeline import generate
+
+#: torchvision name -> its constructor call and our options (default options of the preset)
+FAMILIES: dict[str, dict] = {
+    "mobilenet_v2": {"ref": "torchvision.models.mobilenet_v2()", "options": {"arch": "mobilenet_v2"}},
+}
+#: the published parameter counts (torchvision's model docs)
+PUBLISHED = {"mobilenet_v2": 3_504_872}
+#: per architecture: small options for the smoke check, and one attention per position
+SMALL = {
+    "mobilenet_v2": {"width": 8, "classes": 10},
+}
+
+
+def _fixture(name: str) -> tuple[dict, torch.Tensor]:
+    data = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data, torch.load(FIXTURES / f"{name}.pt")
+
+
+def _model(options: dict, catalog, name: str = "fam") -> torch.nn.Module:
+    gen = generate(name, options, smoke=False, write=False, catalog=catalog)
+    return getattr(load_source(gen.source, f"fam_{abs(hash(gen.source))}"), gen.plan.class_name)()
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_preset_equals_torchvision(name, catalog):
+    data, expected = _fixture(name)
+    assert data["parameters"] == PUBLISHED[name]
+    model = _model(FAMILIES[name]["options"], catalog, name).eval()
+    assert sum(p.numel() for p in model.parameters()) == data["parameters"]
+    ours = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    assert ours == [(k, s) for k, s, _ in data["state_dict"]]  # torchvision's keys, shapes and order
+    model.load_state_dict(deterministic_state(data["state_dict"]), strict=True)
+    with torch.no_grad():
+        out = model(reference_input(name))
+    assert out.shape == expected.shape
+    assert torch.allclose(out, expected, rtol=0, atol=1e-5), float((out - expected).abs().max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", list(SMALL))
+def test_small_width_passes_the_smoke_check_with_attention_at_every_position(arch, catalog):
+    positions = ",".join(blueprints.get(arch).positions)
+    options = {"arch": arch, **SMALL[arch], "attn": f"se:reduction=4@{positions}"}
+    gen = generate("fam", options, smoke=True, write=False, catalog=catalog)
+    assert gen.smoke.output_shape[1] == SMALL[arch]["classes"]
+    assert "import plugscaffold" not in gen.source and "from plugscaffold" not in gen.source
+
+
+@pytest.mark.parametrize("arch", list(SMALL))
+def test_each_position_and_a_composition_builds_and_runs(arch, catalog):
+    bp = blueprints.get(arch)
+    plain = _model({"arch": arch, **SMALL[arch]}, catalog)
+    count = sum(p.numel() for p in plain.parameters())
+    x = torch.randn(2, 3, 64, 64)
+    for position in bp.positions:
+        model = _model({"arch": arch, **SMALL[arch], "attn": f"eca@{position}"}, catalog).eval()
+        assert sum(p.numel() for p in model.parameters()) > count, position  # the modules are there
+        assert model(x).shape == (2, SMALL[arch]["classes"])
+    model = _model(
+        {"arch": arch, **SMALL[arch], "attn": "cbam:reduction=4+simam", "in_channels": 1}, catalog
+    ).eval()
+    assert model(torch.randn(1, 1, 32, 32)).shape == (1, SMALL[arch]["classes"])
+
+
+def test_the_blueprints_name_their_presets():
+    for name in FAMILIES:
+        assert any(name in bp.presets for bp in blueprints.registry().values()), name
