@@ -24,12 +24,14 @@ from plugscaffold.pipeline import generate
 #: torchvision name -> its constructor call and our options (default options of the preset)
 FAMILIES: dict[str, dict] = {
     "mobilenet_v2": {"ref": "torchvision.models.mobilenet_v2()", "options": {"arch": "mobilenet_v2"}},
+    "convnext_tiny": {"ref": "torchvision.models.convnext_tiny()", "options": {"arch": "convnext"}},
 }
 #: the published parameter counts (torchvision's model docs)
-PUBLISHED = {"mobilenet_v2": 3_504_872}
+PUBLISHED = {"mobilenet_v2": 3_504_872, "convnext_tiny": 28_589_128}
 #: per architecture: small options for the smoke check, and one attention per position
 SMALL = {
     "mobilenet_v2": {"width": 8, "classes": 10},
+    "convnext": {"width": 16, "classes": 10},
 }
 
 

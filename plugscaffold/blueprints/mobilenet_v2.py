@@ -120,6 +120,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         extra={
             "groups": groups(layers),
             "attn": [p for p in POSITIONS if p in placed],
+            "input": "any H and W (each stride-2 layer rounds up; 32x32 and larger)",
             "layout": "Layout and state_dict keys as torchvision's MobileNetV2 (features.0-18, classifier).",
         },
     )
