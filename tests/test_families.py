@@ -25,13 +25,27 @@ from plugscaffold.pipeline import generate
 FAMILIES: dict[str, dict] = {
     "mobilenet_v2": {"ref": "torchvision.models.mobilenet_v2()", "options": {"arch": "mobilenet_v2"}},
     "convnext_tiny": {"ref": "torchvision.models.convnext_tiny()", "options": {"arch": "convnext"}},
+    "shufflenet_v2_x1_0": {
+        "ref": "torchvision.models.shufflenet_v2_x1_0()",
+        "options": {"arch": "shufflenet_v2"},
+    },
+    "shufflenet_v2_x0_5": {
+        "ref": "torchvision.models.shufflenet_v2_x0_5()",
+        "options": {"arch": "shufflenet_v2", "scale": "0.5"},
+    },
 }
 #: the published parameter counts (torchvision's model docs)
-PUBLISHED = {"mobilenet_v2": 3_504_872, "convnext_tiny": 28_589_128}
+PUBLISHED = {
+    "mobilenet_v2": 3_504_872,
+    "convnext_tiny": 28_589_128,
+    "shufflenet_v2_x1_0": 2_278_604,
+    "shufflenet_v2_x0_5": 1_366_792,
+}
 #: per architecture: small options for the smoke check, and one attention per position
 SMALL = {
     "mobilenet_v2": {"width": 8, "classes": 10},
     "convnext": {"width": 16, "classes": 10},
+    "shufflenet_v2": {"scale": "0.5", "classes": 10},
 }
 
 
