@@ -29,6 +29,7 @@ FAMILIES: dict[str, dict] = {
         "ref": "torchvision.models.shufflenet_v2_x1_0()",
         "options": {"arch": "shufflenet_v2"},
     },
+    "densenet121": {"ref": "torchvision.models.densenet121()", "options": {"arch": "densenet"}},
     "shufflenet_v2_x0_5": {
         "ref": "torchvision.models.shufflenet_v2_x0_5()",
         "options": {"arch": "shufflenet_v2", "scale": "0.5"},
@@ -40,12 +41,14 @@ PUBLISHED = {
     "convnext_tiny": 28_589_128,
     "shufflenet_v2_x1_0": 2_278_604,
     "shufflenet_v2_x0_5": 1_366_792,
+    "densenet121": 7_978_856,
 }
 #: per architecture: small options for the smoke check, and one attention per position
 SMALL = {
     "mobilenet_v2": {"width": 8, "classes": 10},
     "convnext": {"width": 16, "classes": 10},
     "shufflenet_v2": {"scale": "0.5", "classes": 10},
+    "densenet": {"width": 16, "growth_rate": 8, "classes": 10},
 }
 
 
