@@ -6,7 +6,7 @@ conv between them (``features.2, 4, 6``); then global average pool and ``classif
 flatten, linear). Stage i has ``width * 2**(i-1)`` channels. A block: 7x7 depthwise conv ->
 LayerNorm over channels -> linear to 4x -> act -> linear back -> layer scale (1e-6 at
 init) -> stochastic depth -> + input; the drop probability grows linearly to the
-variant's (tiny 0.1, small 0.4, base and large 0.5) over the blocks, as torchvision's.
+variant's (tiny 0.1, small 0.4) over the blocks, as torchvision's.
 Module names and state_dict keys are torchvision's, so its checkpoints load with
 ``strict=True``.
 
@@ -25,13 +25,8 @@ from ..spec import Spec
 from . import Blueprint, Option
 from ._classifier import Parts, check_norm, groups, hooks, picks, placements, stem
 
-#: blocks per stage, channels of stage 1, stochastic depth (torchvision's convnext_* builders)
-VARIANTS = {
-    "tiny": ((3, 3, 9, 3), 96, 0.1),
-    "small": ((3, 3, 27, 3), 96, 0.4),
-    "base": ((3, 3, 27, 3), 128, 0.5),
-    "large": ((3, 3, 27, 3), 192, 0.5),
-}
+#: blocks per stage, stochastic depth (torchvision's convnext_tiny and convnext_small)
+VARIANTS = {"tiny": ((3, 3, 9, 3), 0.1), "small": ((3, 3, 27, 3), 0.4)}
 POSITIONS = {
     "branch": "on the residual branch of every block: after its MLP, before the layer scale and the add",
     "block": "after every block (after the add)",
@@ -41,7 +36,7 @@ SLOTS = ("attn", "norm", "act", "stem")
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
     placed = placements(spec)
-    depths, _, drop = VARIANTS[spec.variant]
+    depths, drop = VARIANTS[spec.variant]
     widths = [spec.width * 2**i for i in range(4)]
     total = sum(depths)
     layers: list[Layer] = []
@@ -88,8 +83,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     )
 
     chosen = picks(spec)
-    default_width = VARIANTS[spec.variant][1]
-    if spec.width != default_width:
+    if spec.width != 96:
         chosen.insert(0, f"width {spec.width}")
     title = f"ConvNeXt-{spec.variant[0].upper()}"
     return Plan(
@@ -117,7 +111,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
 BLUEPRINT = Blueprint(
     name="convnext",
     title="ConvNeXt",
-    help="ConvNeXt classifier (Liu et al. 2022) with torchvision's layout and keys; --variant tiny, small, base, large",
+    help="ConvNeXt classifier (Liu et al. 2022) with torchvision's layout and keys; --variant tiny, small",
     task="classification",
     output="logits",
     options=(
@@ -131,7 +125,11 @@ BLUEPRINT = Blueprint(
             kind=str,
         ),
         Option(
-            "width", lambda o: VARIANTS[o["variant"]][1], "channels of stage 1 (tiny and small: 96)", 8, 4096
+            "width",
+            96,
+            "channels of stage 1 (torchvision: 96; convnext_base is small's blocks at 128)",
+            8,
+            4096,
         ),
     ),
     slots=SLOTS,

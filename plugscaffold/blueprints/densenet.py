@@ -7,7 +7,8 @@ first three (norm, act, 1x1 conv halving the channels, 2x2 average pool) and ``n
 then act, global average pool and ``classifier``. A dense layer reads the concatenation of
 its block's input and every earlier layer's output and adds ``growth_rate`` channels:
 norm -> act -> 1x1 conv (``bn_size * growth_rate``) -> norm -> act -> 3x3 conv. ``--depth``
-picks torchvision's densenet121/161/169/201 (layers per block, growth rate, stem width).
+picks torchvision's densenet121/169/201 (layers per block; all three grow by 32 from a
+64-channel stem conv, the defaults of ``--growth-rate`` and ``--width``).
 Module names and state_dict keys are torchvision's, so its checkpoints load with
 ``strict=True``.
 
@@ -24,13 +25,8 @@ from ..spec import Spec
 from . import Blueprint, Option
 from ._classifier import Parts, check_norm, groups, head, hooks, picks, placements, stem
 
-#: depth -> layers per dense block, growth rate, stem channels (torchvision's densenet*)
-DEPTHS = {
-    121: ((6, 12, 24, 16), 32, 64),
-    161: ((6, 12, 36, 24), 48, 96),
-    169: ((6, 12, 32, 32), 32, 64),
-    201: ((6, 12, 48, 32), 32, 64),
-}
+#: depth -> layers per dense block (torchvision's densenet*)
+DEPTHS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}
 BN_SIZE = 4
 POSITIONS = {
     "layer": "on the new features of every dense layer (after its 3x3 conv), before they are concatenated",
@@ -42,7 +38,7 @@ SLOTS = ("attn", "norm", "act", "stem")
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
     placed = placements(spec)
-    counts = DEPTHS[spec.depth][0]
+    counts = DEPTHS[spec.depth]
     growth = spec.growth_rate
     layers: list[Layer] = []
     first = stem(spec, catalog)
@@ -100,10 +96,9 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
 
     title = f"DenseNet-{spec.depth}"
     chosen = picks(spec)
-    _, growth0, width0 = DEPTHS[spec.depth]
-    if spec.growth_rate != growth0:
+    if spec.growth_rate != 32:
         chosen.insert(0, f"growth rate {spec.growth_rate}")
-    if spec.width != width0:
+    if spec.width != 64:
         chosen.insert(0, f"width {spec.width}")
     return Plan(
         spec=spec,
@@ -131,23 +126,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
 BLUEPRINT = Blueprint(
     name="densenet",
     title="DenseNet",
-    help="DenseNet-BC classifier (Huang et al. 2017) with torchvision's layout and keys; --depth 121, 161, 169, 201",
+    help="DenseNet-BC classifier (Huang et al. 2017) with torchvision's layout and keys; --depth 121, 169, 201",
     task="classification",
     output="logits",
     options=(
         Option("in_channels", 3, "input channels", 1, 4096),
         Option("classes", 1000, "classes (the classifier's outputs)", 1, 100000),
         Option("depth", 121, "depth preset: layers per dense block as torchvision", choices=tuple(DEPTHS)),
-        Option(
-            "width", lambda o: DEPTHS[o["depth"]][2], "channels of the stem conv (121: 64, 161: 96)", 1, 4096
-        ),
-        Option(
-            "growth_rate",
-            lambda o: DEPTHS[o["depth"]][1],
-            "channels each dense layer adds (121: 32, 161: 48)",
-            1,
-            1024,
-        ),
+        Option("width", 64, "channels of the stem conv (torchvision: 64)", 1, 4096),
+        Option("growth_rate", 32, "channels each dense layer adds (torchvision: 32)", 1, 1024),
     ),
     slots=SLOTS,
     positions=POSITIONS,

@@ -8,7 +8,7 @@ blocks (``features.1`` .. ``features.7``: expansion, kernel, first stride, chann
 ``classifier`` (dropout, linear). An MBConv block: 1x1 expand -> kxk depthwise (stride) ->
 squeeze-and-excitation (squeeze to a quarter of the block's input channels) -> 1x1 project
 -> norm, + input (with stochastic depth) when the shape is kept. ``--variant`` b0-b4 sets
-torchvision's width and depth multipliers and dropout; ``--width`` is the width multiplier
+torchvision's width and depth multipliers and dropout; ``--width`` scales the variant's channels
 in percent (channels round to multiples of 8 as torchvision's). Module names and state_dict
 keys are torchvision's, so its checkpoints load with ``strict=True``.
 
@@ -65,8 +65,8 @@ SLOTS = ("attn", "norm", "act", "stem")
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
     placed = placements(spec)
-    _, depth_mult, dropout = VARIANTS[spec.variant]
-    scale = spec.width / 100
+    width_mult, depth_mult, dropout = VARIANTS[spec.variant]
+    scale = width_mult / 100 * spec.width / 100
     stages = [
         (t, k, s, make_divisible(cin * scale), make_divisible(cout * scale), depth_of(n, depth_mult))
         for t, k, s, cin, cout, n in SETTING
@@ -139,7 +139,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
 
     title = f"EfficientNet-{spec.variant.upper()}"
     chosen = picks(spec)
-    if spec.width != VARIANTS[spec.variant][0]:
+    if spec.width != 100:
         chosen.insert(0, f"width {spec.width}%")
     return Plan(
         spec=spec,
@@ -181,11 +181,7 @@ BLUEPRINT = Blueprint(
             kind=str,
         ),
         Option(
-            "width",
-            lambda o: VARIANTS[o["variant"]][0],
-            "width multiplier in percent (b0: 100, b4: 140)",
-            10,
-            800,
+            "width", 100, "channels in percent of the variant's (its width_mult: b2 1.1, b4 1.4)", 10, 800
         ),
     ),
     slots=SLOTS,
