@@ -134,11 +134,12 @@ def _graph(plan: Plan) -> Graph:
     edges: list[Edge] = []
     for layer in plan.layers:
         slot = layer.entries[0].slot if layer.entries else None
-        nodes.append(Node(layer.attr, layer.attr, layer.module, layer.shape.level, slot))
+        node = layer.attr.replace(".", "_")  # "features.3" inside a container: Mermaid ids take no dots
+        nodes.append(Node(node, layer.attr, layer.module, layer.shape.level, slot))
         for i, name in enumerate(layer.inputs):
             source, shape = producer[name]
-            edges.append(Edge(source, layer.attr, edge_label(shape), skip=i > 0))
-        producer.update({name: (layer.attr, shape) for name, shape in layer.outputs})
+            edges.append(Edge(source, node, edge_label(shape), skip=i > 0))
+        producer.update({name: (node, shape) for name, shape in layer.outputs})
     nodes.append(Node("logits", "logits", out.text, out.level, "io"))
     source, shape = producer[plan.result]
     edges.append(Edge(source, "logits", edge_label(shape), skip=False))

@@ -12,13 +12,14 @@ what is captured and makes the deterministic weights both sides load.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 from archref import FIXTURES, deterministic_state, reference_input
 from conftest import load_source
 
-from plugscaffold import blueprints
+from plugscaffold import blueprints, project
 from plugscaffold.pipeline import generate
 
 #: torchvision name -> its constructor call and our options (default options of the preset)
@@ -111,3 +112,14 @@ def test_each_position_and_a_composition_builds_and_runs(arch, catalog):
 def test_the_blueprints_name_their_presets():
     for name in FAMILIES:
         assert any(name in bp.presets for bp in blueprints.registry().values()), name
+
+
+def test_diagram_names_layers_inside_containers_with_mermaid_ids(catalog):
+    """features.3 is a Mermaid node 'features_3' titled 'features.3' (Mermaid ids take no dots)."""
+    gen = generate("fam", {"arch": "mobilenet_v2", "width": 8}, smoke=False, write=False, catalog=catalog)
+    text = project._mermaid(project._graph(gen.plan))
+    nodes = re.findall(r"^    (\S+?)[\[(]", text, re.MULTILINE)
+    edges = re.findall(r"^    (\S+) -->\|[^|]*\| (\S+)$", text, re.MULTILINE)
+    assert nodes and all(re.fullmatch(r"\w+", n) for n in nodes), nodes
+    assert {n for edge in edges for n in edge} <= set(nodes)
+    assert 'features_3["features.3<br/>InvertedResidual"]' in text

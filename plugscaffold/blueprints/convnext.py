@@ -120,7 +120,7 @@ BLUEPRINT = Blueprint(
         Option(
             "variant",
             "tiny",
-            "blocks per stage and width (torchvision's convnext_*)",
+            "blocks per stage and stochastic depth (torchvision's convnext_tiny, convnext_small)",
             choices=tuple(VARIANTS),
             kind=str,
         ),
