@@ -32,19 +32,40 @@ FAMILIES: dict[str, dict] = {
     },
     "densenet121": {"ref": "torchvision.models.densenet121()", "options": {"arch": "densenet"}},
     "efficientnet_b0": {"ref": "torchvision.models.efficientnet_b0()", "options": {"arch": "efficientnet"}},
-    "shufflenet_v2_x0_5": {
-        "ref": "torchvision.models.shufflenet_v2_x0_5()",
-        "options": {"arch": "shufflenet_v2", "scale": "0.5"},
-    },
 }
+#: the other presets, equal as well (slow: larger networks)
+MORE = {
+    "shufflenet_v2_x0_5": {"arch": "shufflenet_v2", "scale": "0.5"},
+    "shufflenet_v2_x1_5": {"arch": "shufflenet_v2", "scale": "1.5"},
+    "shufflenet_v2_x2_0": {"arch": "shufflenet_v2", "scale": "2.0"},
+    "efficientnet_b1": {"arch": "efficientnet", "variant": "b1"},
+    "efficientnet_b2": {"arch": "efficientnet", "variant": "b2"},
+    "efficientnet_b3": {"arch": "efficientnet", "variant": "b3"},
+    "efficientnet_b4": {"arch": "efficientnet", "variant": "b4"},
+    "densenet169": {"arch": "densenet", "depth": 169},
+    "densenet201": {"arch": "densenet", "depth": 201},
+    "convnext_small": {"arch": "convnext", "variant": "small"},
+}
+FAMILIES.update(
+    {name: {"ref": f"torchvision.models.{name}()", "options": o, "slow": True} for name, o in MORE.items()}
+)
 #: the published parameter counts (torchvision's model docs)
 PUBLISHED = {
     "mobilenet_v2": 3_504_872,
     "convnext_tiny": 28_589_128,
     "shufflenet_v2_x1_0": 2_278_604,
-    "shufflenet_v2_x0_5": 1_366_792,
     "densenet121": 7_978_856,
     "efficientnet_b0": 5_288_548,
+    "shufflenet_v2_x0_5": 1_366_792,
+    "shufflenet_v2_x1_5": 3_503_624,
+    "shufflenet_v2_x2_0": 7_393_996,
+    "efficientnet_b1": 7_794_184,
+    "efficientnet_b2": 9_109_994,
+    "efficientnet_b3": 12_233_232,
+    "efficientnet_b4": 19_341_616,
+    "densenet169": 14_149_480,
+    "densenet201": 20_013_928,
+    "convnext_small": 50_223_688,
 }
 #: per architecture: small options for the smoke check, and one attention per position
 SMALL = {
@@ -66,7 +87,9 @@ def _model(options: dict, catalog, name: str = "fam") -> torch.nn.Module:
     return getattr(load_source(gen.source, f"fam_{abs(hash(gen.source))}"), gen.plan.class_name)()
 
 
-@pytest.mark.parametrize("name", list(FAMILIES))
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if FAMILIES[n].get("slow") else n for n in FAMILIES]
+)
 def test_preset_equals_torchvision(name, catalog):
     data, expected = _fixture(name)
     assert data["parameters"] == PUBLISHED[name]
@@ -109,9 +132,14 @@ def test_each_position_and_a_composition_builds_and_runs(arch, catalog):
     assert model(torch.randn(1, 1, 32, 32)).shape == (1, SMALL[arch]["classes"])
 
 
-def test_the_blueprints_name_their_presets():
-    for name in FAMILIES:
-        assert any(name in bp.presets for bp in blueprints.registry().values()), name
+def test_every_preset_of_these_families_is_compared():
+    presets = {name for arch in SMALL for name in blueprints.get(arch).presets}
+    assert presets == set(FAMILIES)
+    for name, reference in FAMILIES.items():  # a preset's options are the ones compared
+        options = dict(reference["options"])
+        bp = blueprints.get(options.pop("arch"))
+        defaults = {o.name: o.default for o in bp.options}
+        assert {**defaults, **bp.presets[name]} == {**defaults, **options}, name
 
 
 def test_diagram_names_layers_inside_containers_with_mermaid_ids(catalog):

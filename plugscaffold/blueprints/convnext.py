@@ -94,15 +94,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         f"global average pool, classifier ({spec.classes} classes).",
         layers=tuple(layers),
         hooks=hooks(spec, catalog, SLOTS),
-        helpers=("norm_layer", "act_layer"),
+        helpers=("pad_to_multiple", "norm_layer", "act_layer"),
         input=Shape(spec.in_channels, 0),
         divisor=32,
         result="x",
-        pads=False,
+        pads=True,  # the 4x4 stride-4 stem and 2x2 downsampling floor odd sizes: pad, every stage halves exactly
         extra={
             "groups": groups(layers),
             "attn": [p for p in POSITIONS if p in placed],
-            "input": "H and W multiples of 32 (the stem and each downsampling divide them exactly)",
+            "input": "any H and W (padded inside to multiples of 32, where it equals torchvision's model)",
             "layout": "Layout and state_dict keys as torchvision's ConvNeXt (features.0-7, classifier).",
         },
     )

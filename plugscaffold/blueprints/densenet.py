@@ -108,16 +108,16 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         f"global average pool, classifier ({spec.classes} classes).",
         layers=tuple(layers),
         hooks=hooks(spec, catalog, SLOTS),
-        helpers=("norm_layer", "act_layer"),
+        helpers=("pad_to_multiple", "norm_layer", "act_layer"),
         input=Shape(spec.in_channels, 0),
         divisor=32,
         result="x",
-        pads=False,
+        pads=True,  # the transitions' 2x2 average pools floor odd sizes: pad, every stage halves exactly
         extra={
             "groups": groups(layers),
             "attn": [p for p in POSITIONS if p in placed],
             "imports": ("from collections import OrderedDict", "from typing import Callable, Optional"),
-            "input": "H and W multiples of 32 (each transition's 2x2 average pool floors odd sizes)",
+            "input": "any H and W (padded inside to multiples of 32, where it equals torchvision's model)",
             "layout": "Layout and state_dict keys as torchvision's DenseNet (features.conv0-norm5, classifier).",
         },
     )
