@@ -12,8 +12,8 @@ Module names and state_dict keys are torchvision's, so its checkpoints load with
 
 ``--attn EXPR@POSITION``: ``dw`` (after the depthwise conv's norm and activation, where
 MobileNetV3 and MnasNet put squeeze-and-excitation), ``branch`` (after the projection's norm,
-before the add) or ``block`` (after the block). The activation is torchvision's ReLU6,
-written as it is (the catalog's act slot has no ReLU6, so --act is not an option here).
+before the add) or ``block`` (after the block). ``--norm`` and ``--act`` (ReLU6 by default, as
+torchvision's) are every conv-norm-act's; ``--stem`` a module on the input.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ POSITIONS = {
     "branch": "on the residual branch before the add (after the projection's norm)",
     "block": "after every block",
 }
-SLOTS = ("attn", "norm", "stem")
+SLOTS = ("attn", "norm", "act", "stem")
 
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
@@ -112,7 +112,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         f"global average pool, classifier ({spec.classes} classes).",
         layers=tuple(layers),
         hooks=hooks(spec, catalog, SLOTS),
-        helpers=("norm_layer",),
+        helpers=("norm_layer", "act_layer"),
         input=Shape(spec.in_channels, 0),
         divisor=32,
         result="x",
@@ -140,6 +140,7 @@ BLUEPRINT = Blueprint(
         ),
     ),
     slots=SLOTS,
+    slot_defaults={"act": "relu6"},
     positions=POSITIONS,
     default_positions=("dw",),
     plan=plan,
