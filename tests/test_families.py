@@ -18,9 +18,15 @@ import pytest
 import torch
 from archref import FIXTURES, deterministic_state, reference_input
 from conftest import load_source
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_property import expressions
 
 from plugscaffold import blueprints, project
+from plugscaffold.catalog import load_catalog
+from plugscaffold.errors import PlanError, SpecError
 from plugscaffold.pipeline import generate
+from plugscaffold.smoke import Check, run_smoke_here
 
 #: torchvision name -> its constructor call and our options (default options of the preset)
 FAMILIES: dict[str, dict] = {
@@ -75,6 +81,10 @@ SMALL = {
     "densenet": {"width": 16, "growth_rate": 8, "classes": 10},
     "efficientnet": {"width": 25, "classes": 10},
 }
+
+
+PROPERTY_CATALOG = load_catalog()
+PROPERTY_CHECK = Check(height=12, width=20, batch=2)  # small and odd-shaped, as test_property.py's
 
 
 def _fixture(name: str) -> tuple[dict, torch.Tensor]:
@@ -151,3 +161,43 @@ def test_diagram_names_layers_inside_containers_with_mermaid_ids(catalog):
     assert nodes and all(re.fullmatch(r"\w+", n) for n in nodes), nodes
     assert {n for edge in edges for n in edge} <= set(nodes)
     assert 'features_3["features.3<br/>InvertedResidual"]' in text
+
+
+@st.composite
+def family_options(draw):
+    """One of these families at a small size, with random norm, act, stem and attention."""
+    arch = draw(st.sampled_from(sorted(SMALL)))
+    bp = blueprints.get(arch)
+    opts = {"arch": arch, "classes": 3}
+    sizes = {
+        "mobilenet_v2": {"width": [8, 16]},
+        "shufflenet_v2": {"scale": ["0.5"]},
+        "efficientnet": {"width": [25, 50], "variant": ["b0", "b1"]},
+        "densenet": {"width": [8, 16], "growth_rate": [4, 8], "depth": [121]},
+        "convnext": {"width": [8, 16]},
+    }[arch]
+    opts.update({name: draw(st.sampled_from(values)) for name, values in sizes.items()})
+    for slot in ("norm", "act", "stem"):
+        if slot in bp.slots:
+            opts[slot] = draw(st.sampled_from(PROPERTY_CATALOG.choices(slot)))
+    positions = list(bp.positions)
+    draw(st.randoms()).shuffle(positions)
+    take = draw(st.integers(0, min(2, len(positions))))
+    if take:
+        opts["attn"] = [f"{draw(expressions(1))}@{','.join(positions[:take])}"]
+    return opts
+
+
+@pytest.mark.slow
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(opts=family_options())
+def test_random_family_options_pass_the_check_or_stop_with_one_line(opts, tmp_path_factory):
+    try:
+        gen = generate("prop", opts, smoke=False, write=False, check=PROPERTY_CHECK, catalog=PROPERTY_CATALOG)
+    except (SpecError, PlanError) as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    path = tmp_path_factory.mktemp("family") / "model.py"
+    path.write_text(gen.source)
+    result = run_smoke_here(path, gen.plan, PROPERTY_CHECK)  # a SmokeError fails the test
+    assert result.output_shape == (2, 3)

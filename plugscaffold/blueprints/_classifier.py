@@ -86,7 +86,15 @@ class Parts:
     def add(self, needs: tuple[Need, ...]) -> None:
         self.needs += needs
 
-    def layer(self, attr: str, code: str, stage: str, shape: Shape, module: str) -> Layer:
+    def layer(
+        self, attr: str, code: str, stage: str, shape: Shape, module: str, strided: bool = False
+    ) -> Layer:
+        """The Layer; ``strided``: it starts with a stride-2 block, so its modules after the stride
+        see maps half the size of its input, at which the size check measures them."""
+        needs = self.needs
+        if strided:
+            after = "after the layer's stride-2 start"
+            needs = [Need(n.module, 2 * n.size, f"{n.size}x{n.size} {after}: {n.reason}") for n in needs]
         return Layer(
             attr,
             code,
@@ -98,7 +106,7 @@ class Parts:
             tuple({e.key: e for e in self.entries}.values()),
             tuple(dict.fromkeys(self.notes)),
             tuple(dict.fromkeys(self.classes)),
-            tuple(self.needs),
+            tuple(needs),
         )
 
 

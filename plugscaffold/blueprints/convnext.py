@@ -20,6 +20,7 @@ the add) or ``block`` (after the add).
 from __future__ import annotations
 
 from ..catalog import Catalog
+from ..errors import PlanError
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
 from . import Blueprint, Option
@@ -77,6 +78,13 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     layers.append(
         Layer("avgpool", "nn.AdaptiveAvgPool2d(1)", "head", ("x",), "x", pooled, "nn.AdaptiveAvgPool2d")
     )
+    for need in check_norm(spec, catalog, [last], "the head"):
+        if need.size > 1:  # the head normalises pooled (1x1) features
+            raise PlanError(
+                f"norm slot at the head: '{need.module}' needs at least {need.size}x{need.size} ({need.reason}), "
+                "but the classifier normalises the pooled 1x1 features",
+                slot="norm",
+            )
     classifier = f"nn.Sequential(norm_layer({last}), nn.Flatten(1), nn.Linear({last}, classes))"
     layers.append(
         Layer("classifier", classifier, "head", ("x",), "x", Shape(spec.classes, 5, "vector"), "norm, linear")

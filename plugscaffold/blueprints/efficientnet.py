@@ -120,7 +120,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         channels = out
         code = "nn.Sequential(\n" + "".join(f"{c},\n" for c in calls) + ")"
         layers.append(
-            parts.layer(f"features.{i + 1}", code, stage, Shape(out, level), f"MBConv{t} k{k} x{n}")
+            parts.layer(f"features.{i + 1}", code, stage, Shape(out, level), f"MBConv{t} k{k} x{n}", s == 2)
         )
     last = 4 * channels
     parts = Parts()

@@ -81,7 +81,9 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
                     args.append(f"{position}_attn={code}")
             code = f"InvertedResidual({', '.join(args)})"
             layers.append(
-                parts.layer(f"features.{index}", code, stage, Shape(out, level), "InvertedResidual")
+                parts.layer(
+                    f"features.{index}", code, stage, Shape(out, level), "InvertedResidual", stride == 2
+                )
             )
             index += 1
             channels = out

@@ -76,7 +76,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
             calls.append(f"InvertedResidual({', '.join(args)})")
         code = "nn.Sequential(\n" + "".join(f"{c},\n" for c in calls) + ")"
         layers.append(
-            parts.layer(f"stage{i + 2}", code, stage, Shape(out, 3 + i), f"InvertedResidual x{count}")
+            parts.layer(f"stage{i + 2}", code, stage, Shape(out, 3 + i), f"InvertedResidual x{count}", True)
         )
         channels = out
     last = widths[-1]
