@@ -20,6 +20,7 @@ from archref import FIXTURES, deterministic_state, reference_input
 from conftest import load_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_emitted import lint
 from test_property import expressions
 
 from plugscaffold import blueprints, project
@@ -201,3 +202,11 @@ def test_random_family_options_pass_the_check_or_stop_with_one_line(opts, tmp_pa
     path.write_text(gen.source)
     result = run_smoke_here(path, gen.plan, PROPERTY_CHECK)  # a SmokeError fails the test
     assert result.output_shape == (2, 3)
+
+
+@pytest.mark.parametrize("arch", sorted(SMALL))
+def test_emitted_code_passes_ruff_and_black_at_88_columns(arch, catalog):
+    positions = ",".join(blueprints.get(arch).positions)
+    for attn in ("none", f"eca@{positions}"):
+        gen = generate("fam", {"arch": arch, "attn": attn}, smoke=False, write=False, catalog=catalog)
+        assert lint(gen.source) == "", (attn, lint(gen.source))

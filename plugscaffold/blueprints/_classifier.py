@@ -13,6 +13,7 @@ a :class:`Parts` collector that turns the modules of one layer into a :class:`La
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, Entry
@@ -170,3 +171,21 @@ def groups(layers: list[Layer]) -> list[dict]:
 def depth_of(count: int, multiplier: float) -> int:
     """torchvision's EfficientNet depth scaling: ``ceil(count * multiplier)``."""
     return math.ceil(count * multiplier)
+
+
+def docstring(summary: str, details: str = "") -> str:
+    """A class docstring at 4 spaces that fits black's 88 columns: the one-line ``summary``
+    (at most 78 characters), then ``details`` wrapped, if any."""
+    if len(summary) > 78:
+        raise ValueError(f"docstring summary over 78 characters: {summary}")
+    if not details:
+        return f'    """{summary}"""'
+    body = textwrap.fill(details, width=84, initial_indent="    ", subsequent_indent="    ")
+    return f'    """{summary}\n\n{body}\n    """'
+
+
+def attention_doc(attn: list[str], where: dict[str, str]) -> str:
+    """'Attention: dw_attn after the depthwise conv; block_attn after the block.' ('' if none)."""
+    if not attn:
+        return ""
+    return "Attention: " + "; ".join(f"{p}_attn {where[p]}" for p in attn) + "."

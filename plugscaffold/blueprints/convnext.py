@@ -24,7 +24,7 @@ from ..errors import PlanError
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
 from . import Blueprint, Option
-from ._classifier import Parts, check_norm, groups, hooks, picks, placements, stem
+from ._classifier import Parts, attention_doc, check_norm, docstring, groups, hooks, picks, placements, stem
 
 #: blocks per stage, stochastic depth (torchvision's convnext_tiny and convnext_small)
 VARIANTS = {"tiny": ((3, 3, 9, 3), 0.1), "small": ((3, 3, 27, 3), 0.4)}
@@ -32,6 +32,9 @@ POSITIONS = {
     "branch": "on the residual branch of every block: after its MLP, before the layer scale and the add",
     "block": "after every block (after the add)",
 }
+BLOCK_DOC = "7x7 depthwise -> LayerNorm -> MLP (4x, act) -> layer scale -> + input."
+#: where each attention of the block class runs (its docstring)
+BLOCK_ATTN = {"branch": "after the MLP, before the layer scale", "block": "after the add"}
 SLOTS = ("attn", "norm", "act", "stem")
 
 
@@ -94,12 +97,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     if spec.width != 96:
         chosen.insert(0, f"width {spec.width}")
     title = f"ConvNeXt-{spec.variant[0].upper()}"
+    doc = (
+        f"{title}: patchify stem, 4 stages of ConvNeXt blocks {list(depths)} with downsampling between, "
+        f"global average pool, classifier ({spec.classes} classes)."
+    )
     return Plan(
         spec=spec,
         class_name="ConvNeXt",
         summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=f"{title}: patchify stem, 4 stages of ConvNeXt blocks {list(depths)} with downsampling between, "
-        f"global average pool, classifier ({spec.classes} classes).",
+        doc=doc,
         layers=tuple(layers),
         hooks=hooks(spec, catalog, SLOTS),
         helpers=("pad_to_multiple", "norm_layer", "act_layer"),
@@ -109,8 +115,13 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         pads=True,  # the 4x4 stride-4 stem and 2x2 downsampling floor odd sizes: pad, every stage halves exactly
         extra={
             "groups": groups(layers),
+            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
+            "block_doc": docstring(
+                BLOCK_DOC,
+                attention_doc([p for p in POSITIONS if p in placed and p in BLOCK_ATTN], BLOCK_ATTN),
+            ),
             "attn": [p for p in POSITIONS if p in placed],
-            "input": "any H and W (padded inside to multiples of 32, where it equals torchvision's model)",
+            "input": "any H and W (padded inside to a multiple of 32)",
             "layout": "Layout and state_dict keys as torchvision's ConvNeXt (features.0-7, classifier).",
         },
     )

@@ -23,7 +23,7 @@ from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
 from . import Blueprint, Option
-from ._classifier import Parts, check_norm, groups, head, hooks, picks, placements, stem
+from ._classifier import Parts, check_norm, docstring, groups, head, hooks, picks, placements, stem
 
 #: depth -> layers per dense block (torchvision's densenet*)
 DEPTHS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}
@@ -33,6 +33,7 @@ POSITIONS = {
     "block": "after every dense block (on the concatenation it returns)",
     "transition": "after every transition (1x1 conv and 2x2 average pool)",
 }
+BLOCK_DOC = "Concat -> norm, act, 1x1 conv -> norm, act, 3x3 conv: growth_rate channels."
 SLOTS = ("attn", "norm", "act", "stem")
 
 
@@ -100,12 +101,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         chosen.insert(0, f"growth rate {spec.growth_rate}")
     if spec.width != 64:
         chosen.insert(0, f"width {spec.width}")
+    doc = (
+        f"{title}: stem, dense blocks of {list(counts)} layers (growth {growth}) with transitions, "
+        f"global average pool, classifier ({spec.classes} classes)."
+    )
     return Plan(
         spec=spec,
         class_name="DenseNet",
         summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=f"{title}: stem, dense blocks of {list(counts)} layers (growth {growth}) with transitions, "
-        f"global average pool, classifier ({spec.classes} classes).",
+        doc=doc,
         layers=tuple(layers),
         hooks=hooks(spec, catalog, SLOTS),
         helpers=("pad_to_multiple", "norm_layer", "act_layer"),
@@ -115,9 +119,13 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         pads=True,  # the transitions' 2x2 average pools floor odd sizes: pad, every stage halves exactly
         extra={
             "groups": groups(layers),
+            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
+            "block_doc": docstring(
+                BLOCK_DOC, "attn, when given, runs after the 3x3 conv on the new channels."
+            ),
             "attn": [p for p in POSITIONS if p in placed],
             "imports": ("from collections import OrderedDict", "from typing import Callable, Optional"),
-            "input": "any H and W (padded inside to multiples of 32, where it equals torchvision's model)",
+            "input": "any H and W (padded inside to a multiple of 32)",
             "layout": "Layout and state_dict keys as torchvision's DenseNet (features.conv0-norm5, classifier).",
         },
     )

@@ -25,8 +25,10 @@ from ..spec import Spec
 from . import Blueprint, Option
 from ._classifier import (
     Parts,
+    attention_doc,
     check_norm,
     depth_of,
+    docstring,
     groups,
     head,
     hooks,
@@ -60,6 +62,9 @@ POSITIONS = {
     "branch": "on the residual branch before the add (after the projection's norm)",
     "block": "after every block",
 }
+BLOCK_DOC = "1x1 expand -> kxk depthwise (stride) -> se -> 1x1 project (+ input if kept)."
+#: where each attention of the block class runs (its docstring)
+BLOCK_ATTN = {"branch": "after the projection's norm, before the add", "block": "after the block"}
 SLOTS = ("attn", "norm", "act", "stem")
 
 
@@ -141,12 +146,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     chosen = picks(spec)
     if spec.width != 100:
         chosen.insert(0, f"width {spec.width}%")
+    doc = (
+        f"{title}: stem, {total} MBConv blocks in 7 stages, 1x1 conv to {last}, global average pool, "
+        f"classifier ({spec.classes} classes)."
+    )
     return Plan(
         spec=spec,
         class_name="EfficientNet",
         summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=f"{title}: stem, {total} MBConv blocks in 7 stages, 1x1 conv to {last}, global average pool, "
-        f"classifier ({spec.classes} classes).",
+        doc=doc,
         layers=tuple(layers),
         hooks=hooks(spec, catalog, SLOTS),
         helpers=("norm_layer", "act_layer"),
@@ -156,6 +164,11 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         pads=False,
         extra={
             "groups": groups(layers),
+            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
+            "block_doc": docstring(
+                BLOCK_DOC,
+                attention_doc([p for p in POSITIONS if p in placed and p in BLOCK_ATTN], BLOCK_ATTN),
+            ),
             "attn": [p for p in ("branch", "block") if p in placed],
             "native_se": "se" not in placed,
             "input": "any H and W (each stride-2 layer rounds up; 32x32 and larger)",

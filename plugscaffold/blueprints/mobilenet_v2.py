@@ -22,7 +22,19 @@ from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
 from . import Blueprint, Option
-from ._classifier import Parts, check_norm, groups, head, hooks, make_divisible, picks, placements, stem
+from ._classifier import (
+    Parts,
+    attention_doc,
+    check_norm,
+    docstring,
+    groups,
+    head,
+    hooks,
+    make_divisible,
+    picks,
+    placements,
+    stem,
+)
 
 #: (expansion t, channels c, blocks n, first stride s) per stage (torchvision, the paper's Table 2)
 SETTING = (
@@ -40,6 +52,13 @@ POSITIONS = {
     "dw": "after the 3x3 depthwise conv of every block (after its norm and act): MobileNetV3's SE position",
     "branch": "on the residual branch before the add (after the projection's norm)",
     "block": "after every block",
+}
+BLOCK_DOC = "1x1 expand -> 3x3 depthwise (stride) -> 1x1 project (+ input if kept)."
+#: where each attention of the block class runs (its docstring)
+BLOCK_ATTN = {
+    "dw": "after the depthwise conv",
+    "branch": "after the projection's norm, before the add",
+    "block": "after the block",
 }
 SLOTS = ("attn", "norm", "act", "stem")
 
@@ -106,12 +125,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         chosen.insert(0, f"width {spec.width} (width_mult {scale:g})")
     title = "MobileNetV2"
     blocks = sum(n for _, _, n, _ in SETTING)
+    doc = (
+        f"{title}: stem, {blocks} inverted residual blocks in 7 stages, 1x1 conv to {last}, "
+        f"global average pool, classifier ({spec.classes} classes)."
+    )
     return Plan(
         spec=spec,
         class_name="MobileNetV2",
         summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=f"{title}: stem, {blocks} inverted residual blocks in 7 stages, 1x1 conv to {last}, "
-        f"global average pool, classifier ({spec.classes} classes).",
+        doc=doc,
         layers=tuple(layers),
         hooks=hooks(spec, catalog, SLOTS),
         helpers=("norm_layer", "act_layer"),
@@ -121,6 +143,11 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         pads=False,
         extra={
             "groups": groups(layers),
+            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
+            "block_doc": docstring(
+                BLOCK_DOC,
+                attention_doc([p for p in POSITIONS if p in placed and p in BLOCK_ATTN], BLOCK_ATTN),
+            ),
             "attn": [p for p in POSITIONS if p in placed],
             "input": "any H and W (each stride-2 layer rounds up; 32x32 and larger)",
             "layout": "Layout and state_dict keys as torchvision's MobileNetV2 (features.0-18, classifier).",

@@ -21,7 +21,18 @@ from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
 from . import Blueprint, Option
-from ._classifier import Parts, check_norm, groups, head, hooks, picks, placements, stem
+from ._classifier import (
+    Parts,
+    attention_doc,
+    check_norm,
+    docstring,
+    groups,
+    head,
+    hooks,
+    picks,
+    placements,
+    stem,
+)
 
 REPEATS = (4, 8, 4)
 #: --scale -> channels of conv1, stage2-4 and conv5 (torchvision, the paper's Table 5)
@@ -35,6 +46,9 @@ POSITIONS = {
     "branch": "at the end of every unit's branch2 (after its last act), before the concat",
     "block": "after every unit (after the channel shuffle)",
 }
+BLOCK_DOC = "Split or branch1 | branch2 (1x1, 3x3 depthwise, 1x1) -> concat -> shuffle."
+#: where each attention of the block class runs (its docstring)
+BLOCK_ATTN = {"branch": "at the end of branch2, before the concat", "block": "after the shuffle"}
 SLOTS = ("attn", "norm", "act", "stem")
 
 
@@ -90,12 +104,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
 
     title = f"ShuffleNetV2 {spec.scale}x"
     chosen = picks(spec)
+    doc = (
+        f"{title}: conv1, maxpool, stage2-stage4 of {list(REPEATS)} units, conv5, global average pool, "
+        f"fc ({spec.classes} classes)."
+    )
     return Plan(
         spec=spec,
         class_name="ShuffleNetV2",
         summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=f"{title}: conv1, maxpool, stage2-stage4 of {list(REPEATS)} units, conv5, global average pool, "
-        f"fc ({spec.classes} classes).",
+        doc=doc,
         layers=tuple(layers),
         hooks=hooks(spec, catalog, SLOTS),
         helpers=("norm_layer", "act_layer"),
@@ -105,9 +122,14 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         pads=False,
         extra={
             "groups": groups(layers),
+            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
+            "block_doc": docstring(
+                BLOCK_DOC,
+                attention_doc([p for p in POSITIONS if p in placed and p in BLOCK_ATTN], BLOCK_ATTN),
+            ),
             "attn": [p for p in POSITIONS if p in placed],
             "input": "any H and W (each stride-2 layer rounds up; 32x32 and larger)",
-            "layout": "Layout and state_dict keys as torchvision's ShuffleNetV2 (conv1, stage2-stage4, conv5, fc).",
+            "layout": "Layout and state_dict keys as torchvision's ShuffleNetV2 (conv1, stage2-4, conv5, fc).",
         },
     )
 
