@@ -114,12 +114,14 @@ def architectures(draw):
     if arch == "resnet":
         opts["depth"] = draw(st.sampled_from([18, 50]))
         opts["stem_type"] = draw(st.sampled_from(["conv7", "deep"]))
-    else:
+    elif arch == "unet":
         opts["depth"] = draw(st.integers(1, 3))
         opts["encoder"] = draw(st.sampled_from(["none", "none", "resnet18"]))
         if opts["encoder"] != "none":
             for slot in ("down", "head"):  # the encoder's own, and smp's head
                 opts.pop(slot, None)
+    elif bp.option("width") is None:  # the other classifiers: their own size options at defaults
+        del opts["width"]
     return opts
 
 
