@@ -25,7 +25,7 @@ def load(path, class_name):
 
 #: Checks of at most this many input pixels (batch x H x W) are small: they run on PyTorch's
 #: native CPU convolutions, since oneDNN compiles a kernel for every new convolution shape on
-#: first use (2 to 4 s for a UNet), which a check that runs once never earns back at small
+#: first use (2 to 4 s for an encoder-decoder), which a check that runs once never earns back at small
 #: sizes. (Threads: the parent starts this worker with OMP_WAIT_POLICY=PASSIVE; spinning
 #: threads made the headline's check take 7 to 12 s on 2 threads instead of 1.3 s on one, on a
 #: 2-core machine with a load of 8, and waiting passively 2 threads cost what one does there.)
@@ -72,7 +72,7 @@ def nonfinite(named):
     """The names of the tensors in ``named`` (name, tensor) that hold a NaN or an infinity.
 
     A tensor's sum is finite when all its elements are, so one summing pass (a tenth of the
-    time of an element-wise test over a UNet's gradients) clears almost every tensor; the few
+    time of an element-wise test over a whole model's gradients) clears almost every tensor; the few
     whose sum is not finite (a NaN or infinity, or a sum that overflowed) are tested element
     by element, so the answer is exact.
     """
@@ -130,12 +130,14 @@ def _check(request, small):
     def after(name):
         def hook(_module, _inputs, output):
             current.pop()
+            if isinstance(output, (tuple, list)):  # an encoder's features: the deepest is last
+                output = output[-1]
             shapes.setdefault(name, list(output.shape))
 
         return hook
 
     for name in request["layers"]:
-        layer = getattr(model, name)
+        layer = model.get_submodule(name)  # "layer1", or "features.3" inside a container
         layer.register_forward_pre_hook(before(name))
         layer.register_forward_hook(after(name))
 

@@ -18,26 +18,30 @@ import sys
 from contextlib import nullcontext
 from typing import Sequence
 
-from . import __version__, _interrupted_while_loading
+from . import __version__, _interrupted_while_loading, blueprints
 from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
 from .compose import __doc__ as COMPOSITION_HELP
 from .errors import PlugscaffoldError, SpecError, one_line
 from .smoke import Check, SmokeWorker
-from .spec import MAX_SIDE, PLACED_SLOT, POSITIONS
+from .spec import MAX_SIDE, PLACED_SLOT
 from .deploy import DESCRIPTIONS as DEPLOY_DESCRIPTIONS, PATHS as DEPLOY_PATHS
 
 #: The longest --timeout (a day); larger values, inf and nan are refused.
 MAX_TIMEOUT = 86400.0
 
-EXAMPLES = """\
-examples:
-  plugscaffold new my_unet --down hwd --up dysample --skip eff
-  plugscaffold new my_unet --up dysample:style=pl,groups=8 --attn cbam:reduction=8
-  plugscaffold new my_unet --conv dsconv --attn msca@down --attn se+cbam^@dec
-  plugscaffold new my_unet --width 32 --depth 3 --size 96x128 --stdout
-"""
-POSITION_HELP = "\npositions (unet): " + "; ".join(f"{k}: {v}" for k, v in POSITIONS["unet"].items()) + "\n"
+def _examples() -> str:
+    lines = [line for bp in blueprints.registry().values() for line in bp.examples]
+    return "examples:\n" + "".join(f"  {line}\n" for line in lines)
+
+
+def _position_help() -> str:
+    return "".join(
+        f"\npositions (--arch {bp.name}; default {','.join(bp.default_positions)}): "
+        + "; ".join(f"{k}: {v}" for k, v in bp.positions.items())
+        for bp in blueprints.registry().values()
+        if bp.positions
+    ) + "\n"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +64,7 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         "new",
         help="generate a project with a checked model.py",
         description=f"Generate NAME/model.py and check it. Each slot takes {CHOICE_SYNTAX}.",
-        epilog=EXAMPLES + "\ncomposition (--attn):\n" + COMPOSITION_HELP.split("\n", 2)[2] + POSITION_HELP,
+        epilog=_examples() + "\ncomposition (--attn):\n" + COMPOSITION_HELP.split("\n", 2)[2] + _position_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     new.add_argument("name", help="project name: a directory created in --dir (letters, digits, _)")
@@ -88,7 +92,7 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         help="regenerate a project with changed options, keeping your edits",
         description="Regenerate DIR from its .plugscaffold.yml with the options given here changed; "
         "your edits are kept by a three-way merge (conflicts get <<<<<<< markers and exit status 1).",
-        epilog="example:\n  plugscaffold update my_unet --up bilinear --dry-run",
+        epilog="example:\n  plugscaffold update my_model --up bilinear --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     upd.add_argument("directory", help="a project made by 'plugscaffold new' (it has .plugscaffold.yml)")
@@ -186,7 +190,7 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
         "output (|out - eager| <= 1e-4 + 1e-4 * |eager|) on the example input and on a second one with "
         "another batch and size. Exit status 1 if a path fails.",
         epilog="paths:\n" + "\n".join(f"  {p:8s} {DEPLOY_DESCRIPTIONS[p]}" for p in DEPLOY_PATHS)
-        + "\n\nexample:\n  plugscaffold check my_unet --paths onnx,export",
+        + "\n\nexample:\n  plugscaffold check my_model --paths onnx,export",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     checker.add_argument("directory", help="a project made by 'plugscaffold new' (it has .plugscaffold.yml)")
@@ -270,15 +274,27 @@ def add_add_parsers(sub: argparse._SubParsersAction) -> None:
 def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None:
     """The options that define a model (defaults live in the Spec: unset options stay None)."""
     model = parser.add_argument_group("model")
-    model.add_argument("--arch", help="architecture (default: unet)")
-    model.add_argument("--in-channels", type=int, metavar="N", help="input channels (default: 3)")
-    model.add_argument("--classes", type=int, metavar="N", help="output channels (default: 2)")
-    model.add_argument("--depth", type=int, metavar="N", help="encoder stages (default: 4)")
-    model.add_argument("--width", type=int, metavar="N", help="channels of the first stage (default: 64)")
+    archs = blueprints.registry()
     model.add_argument(
-        "--factor", type=int, metavar="N",
-        help="2: bottleneck and decoder blocks at half width, as milesial/Pytorch-UNet's bilinear UNet (default: 1)",
-    )  # fmt: skip
+        "--arch",
+        help="architecture: " + "; ".join(f"{bp.name}: {bp.help}" for bp in archs.values())
+        + f" (default: {blueprints.default_arch()})",
+    )
+    for name, takers in blueprints.all_options().items():
+        kinds = {option.kind for _, option in takers}
+        parts = []
+        for bp, option in takers:
+            default = "" if isinstance(option.default, blueprints.ByOption) else f", default {option.default}"
+            allowed = option.allowed()
+            listed = f" ({', '.join(map(str, allowed))})" if allowed and len(allowed) <= 8 else ""
+            parts.append(f"{bp.name}: {option.help}{listed}{default}")
+        model.add_argument(
+            takers[0][1].flag,
+            dest=name,
+            type=int if kinds == {int} else str,
+            metavar="N" if kinds == {int} else "NAME",
+            help="; ".join(parts),
+        )
     slots = parser.add_argument_group("plug-in slots (see 'plugscaffold list SLOT')")
     for slot in catalog.slots.values():
         names = ", ".join(catalog.choices(slot.name))
@@ -288,9 +304,21 @@ def add_model_options(parser: argparse.ArgumentParser, catalog: Catalog) -> None
                 help=f"attention modules ({names}) composed and placed: see 'composition' below; repeatable",
             )  # fmt: skip
             continue
-        slots.add_argument(
-            f"--{slot.name}", metavar="CHOICE", help=f"{slot.help}: {names} (default: {slot.default})"
-        )
+        overrides = [
+            f"{bp.name}: {_default_text(bp.slot_defaults[slot.name])}"
+            for bp in blueprints.registry().values()
+            if slot.name in bp.slot_defaults
+        ]
+        default = "; ".join([slot.default, *overrides]) if overrides else slot.default
+        slots.add_argument(f"--{slot.name}", metavar="CHOICE", help=f"{slot.help}: {names} (default: {default})")
+
+
+def _default_text(default: object) -> str:
+    if isinstance(default, blueprints.ByOption):
+        table = ", ".join(f"{name} at {value}" for value, name in default.table.items())
+        table += f", else {default.otherwise}" if default.otherwise else ""
+        return f"by --{default.option.replace('_', '-')}: {table}"
+    return str(default)
 
 
 def add_check_options(parser: argparse.ArgumentParser) -> None:
@@ -315,7 +343,7 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
 
 
 def model_options(args: argparse.Namespace, catalog: Catalog) -> dict:
-    keys = ("arch", "in_channels", "classes", "depth", "width", "factor", *catalog.slots)
+    keys = ("arch", *blueprints.all_options(), *catalog.slots)
     return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
 
 

@@ -15,13 +15,11 @@ from typing import Any, Mapping
 from jinja2 import pass_context
 from jinja2.ext import Extension
 
+from . import blueprints
 from .catalog import Catalog, load_catalog
 from .choice import resolve_choice
 from .errors import PlugscaffoldError
 from .spec import PLACED_SLOT, make_spec
-
-MODEL_KEYS = ("arch", "in_channels", "classes", "depth", "width", "factor")
-
 
 @lru_cache(maxsize=1)
 def _catalog() -> Catalog:
@@ -29,10 +27,17 @@ def _catalog() -> Catalog:
 
 
 def copier_options(answers: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
-    """CLI-style options from copier answers (``up`` + ``up_params`` -> ``up:KEY=VALUE``)."""
-    options: dict[str, Any] = {k: answers[k] for k in MODEL_KEYS if answers.get(k) is not None}
+    """CLI-style options from copier answers (``up`` + ``up_params`` -> ``up:KEY=VALUE``).
+
+    Only the options and slots of the chosen architecture are read: copier keeps the
+    defaults of the questions it skipped for it."""
+    blueprint = blueprints.get(answers.get("arch") or blueprints.default_arch())
+    keys = ("arch", *(o.name for o in blueprint.options))
+    options: dict[str, Any] = {k: answers[k] for k in keys if answers.get(k) is not None}
     for slot in catalog.slots:
         value = answers.get(slot)
+        if slot not in blueprint.slots:
+            continue
         if value is None:
             continue
         params = answers.get(f"{slot}_params") or ""

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import blueprints
 from .answers import answers, project_record, record_generated
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .files import check_target, commit, staging
 from .plan import Plan, fit_check
-from .project import project_files
+from .project import check_task, project_files
 from .render import render_model, with_parameters
 from .smoke import PROJECT_SIZE, Check, SmokeResult, SmokeWorker
 from .spec import Spec, make_spec
@@ -54,6 +55,8 @@ def generate(
     catalog = catalog or load_catalog()
     spec = make_spec(catalog, name, options)
     plan = make_plan(spec, catalog)
+    if project:
+        check_task(plan)  # before the check: a model the project templates cannot train
     if project and not check.sized:  # a training project is checked at the size it trains at
         check = replace(check, height=PROJECT_SIZE, width=PROJECT_SIZE)
     check = fit_check(plan, check)
@@ -81,7 +84,8 @@ def generate(
 
 def _baseline(spec: Spec, catalog: Catalog) -> str | None:
     """The source of the default model of the same architecture and size, for the comparison."""
-    sizes = {k: getattr(spec, k) for k in ("arch", "in_channels", "classes", "depth", "width")}
+    kept = {o.name for o in blueprints.get(spec.arch).options if o.baseline}
+    sizes = {"arch": spec.arch, **{k: v for k, v in spec.sizes if k in kept}}
     base = make_spec(catalog, "baseline", sizes)  # one name, so that every project shares its figures
     if base.options() == spec.options():
         return None

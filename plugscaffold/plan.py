@@ -26,21 +26,40 @@ from .spec import Spec
 
 @dataclass(frozen=True)
 class Shape:
-    """A feature map: ``channels`` at 1 / 2**``level`` of the (padded) input size."""
+    """What a layer produces: a feature map of ``channels`` at 1 / 2**``level`` of the
+    (padded) input size; with ``kind`` "pooled" a (B, C, 1, 1) map after global pooling,
+    with "vector" a (B, C) tensor (features or logits). Strided layers round up, as a
+    stride-2 convolution with padding does."""
 
     channels: int
     level: int
+    kind: str = "map"  # "map", "pooled" or "vector"
 
     @property
     def text(self) -> str:
+        if self.kind == "vector":
+            return f"(B, {self.channels})"
+        if self.kind == "pooled":
+            return f"(B, {self.channels}, 1, 1)"
         if self.level == 0:
             return f"(B, {self.channels}, H, W)"
         d = 2**self.level
         return f"(B, {self.channels}, H/{d}, W/{d})"
 
-    def at(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
-        d = 2**self.level
-        return (batch, self.channels, height // d, width // d)
+    def at(self, batch: int, height: int, width: int) -> tuple[int, ...]:
+        if self.kind == "vector":
+            return (batch, self.channels)
+        if self.kind == "pooled":
+            return (batch, self.channels, 1, 1)
+        return (batch, self.channels, reduced(height, self.level), reduced(width, self.level))
+
+
+def reduced(size: int, level: int) -> int:
+    """``size`` after ``level`` stride-2 steps that round up (the same as exact halving
+    for inputs padded to a multiple of 2**level)."""
+    for _ in range(level):
+        size = -(-size // 2)
+    return size
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,16 @@ class Layer:
     notes: tuple[str, ...] = ()  # why a 1x1 projection is part of this layer
     classes: tuple[str, ...] = ()  # helper classes beyond the entries' own (composition)
     needs: tuple[Need, ...] = ()  # smallest feature maps its modules accept
+    #: a layer returning several tensors (an encoder's features): (name, shape) of all but
+    #: the last; ``output`` is then "a, b, x" and ``shape`` that of the last
+    taps: tuple[tuple[str, Shape], ...] = ()
+
+    @property
+    def outputs(self) -> list[tuple[str, Shape]]:
+        """(variable, shape) of every tensor this layer's forward line assigns."""
+        names = [n.strip() for n in self.output.split(",")]
+        shapes = dict(self.taps)
+        return [(name, shapes.get(name, self.shape)) for name in names]
 
 
 @dataclass(frozen=True)
@@ -91,6 +120,11 @@ class Plan:
     divisor: int
     result: str
     notes: tuple[str, ...] = field(default=())
+    #: False: the model takes any size as it is (strided layers round up) instead of padding
+    #: the input to a multiple of ``divisor``
+    pads: bool = True
+    #: what the architecture's template needs beyond the layers
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def output(self) -> Shape:
@@ -121,8 +155,11 @@ class Plan:
 
 
 def chosen_plugins(plan: Plan, catalog: Catalog) -> list[Entry]:
-    """The catalog entries the user chose; slot defaults make up the classic architecture."""
-    return [e for e in plan.entries if e.name != catalog.slots[e.slot].default]
+    """The catalog entries the user chose; the architecture's slot defaults make up the
+    classic architecture (attention is always a choice)."""
+    spec = plan.spec
+    classic = {slot: text.split(":", 1)[0] for slot, text in spec.defaults if spec.choice(slot).text == text}
+    return [e for e in plan.entries if classic.get(e.slot, catalog.slots[e.slot].default) != e.name]
 
 
 def literal(value: Any) -> str:
@@ -275,9 +312,14 @@ def _needs(plan: Plan):
     levels = {"x": 0}
     for layer in plan.layers:
         level = max(levels[name] for name in layer.inputs)  # its smallest input
-        levels[layer.output] = layer.shape.level
+        levels.update({name: shape.level for name, shape in layer.outputs})
         for need in layer.needs:
             yield layer, need, level
+
+
+def working_size(plan: Plan, check: Check) -> tuple[int, int]:
+    """The (H, W) the model's first layer sees: padded to ``plan.divisor`` if the model pads."""
+    return check.padded(plan.divisor) if plan.pads else (check.height, check.width)
 
 
 def smallest_input(plan: Plan) -> int:
@@ -302,9 +344,9 @@ def fit_check(plan: Plan, check: Check) -> Check:
 def check_size(plan: Plan, check: Check) -> None:
     """Stop (one line) when a module would see a feature map smaller than it accepts at the
     check's input size; the model pads the input to a multiple of ``plan.divisor`` first."""
-    padded = check.padded(plan.divisor)
+    padded = working_size(plan, check)
     for layer, need, level in _needs(plan):
-        seen = [n // 2**level for n in padded]
+        seen = [reduced(n, level) for n in padded]
         if min(seen) < need.size:
             size = max(need.size * 2**level, plan.divisor)
             raise PlanError(

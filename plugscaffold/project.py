@@ -21,19 +21,15 @@ from typing import Any
 
 from jinja2 import Environment, TemplateNotFound
 
-from . import __version__
+from . import __version__, blueprints
 from .answers import project_command
 from .catalog import Catalog, license_notice
 from .compose import Leaf, Parallel, Serial, render
 from .compose import Node as Expr
 from .plan import Plan, Shape, chosen_plugins
+from .errors import SpecError
 from .render import environment, format_code
 from .smoke import Check, SmokeResult
-
-#: The task each architecture is trained for. The project templates are written for
-#: segmentation (masks, Dice and IoU) and carry nothing else; a classifier architecture
-#: would bring templates of its own.
-ARCH_TASKS = {"unet": "segmentation"}
 
 _PYTHON = ("config.py", "train.py", "predict.py", "export.py", "data.py", "test_model.py")
 _TEXT = ("README.md", "requirements.txt", "architecture.svg")
@@ -71,14 +67,23 @@ def _project_file(env: Environment, name: str, context: dict[str, Any]) -> str:
         return format_code(text) if name in _PYTHON else text
 
 
-def _task(plan: Plan) -> str:
-    try:
-        task = ARCH_TASKS[plan.spec.arch]
-    except KeyError:
-        raise ValueError(f"no training task is known for architecture '{plan.spec.arch}'") from None
-    if task != "segmentation":
-        raise ValueError(f"training projects are written for segmentation models, not {task}")
-    return task
+#: The tasks the project templates are written for (segmentation: masks, Dice and IoU).
+PROJECT_TASKS = ("segmentation",)
+
+
+def check_task(plan: Plan) -> str:
+    """What the architecture is trained for (its blueprint says); SpecError (one line) when
+    the project templates are not written for that task."""
+    blueprint = blueprints.get(plan.spec.arch)
+    if blueprint.task not in PROJECT_TASKS:
+        raise SpecError(
+            f"--project: training projects are written for {', '.join(PROJECT_TASKS)}; --arch "
+            f"{blueprint.name} is a {blueprint.task} model (generate model.py without --project)"
+        )
+    return blueprint.task
+
+
+_task = check_task
 
 
 # --- the diagram ------------------------------------------------------------------------
@@ -112,7 +117,12 @@ def _scale(level: int) -> str:
 
 
 def edge_label(shape: Shape) -> str:
-    """What flows along an edge: its level, channels and scale, e.g. 'L2 · 64 ch · 1/4'."""
+    """What flows along an edge: its level, channels and scale, e.g. 'L2 · 64 ch · 1/4';
+    pooled features and logits: 'pooled · 2048 ch', 'vector · 1000'."""
+    if shape.kind == "pooled":
+        return f"pooled · {shape.channels} ch"
+    if shape.kind == "vector":
+        return f"vector · {shape.channels}"
     return f"L{shape.level} · {shape.channels} ch · {_scale(shape.level)}"
 
 
@@ -124,12 +134,13 @@ def _graph(plan: Plan) -> Graph:
     edges: list[Edge] = []
     for layer in plan.layers:
         slot = layer.entries[0].slot if layer.entries else None
-        nodes.append(Node(layer.attr, layer.attr, layer.module, layer.shape.level, slot))
+        node = layer.attr.replace(".", "_")  # "features.3" inside a container: Mermaid ids take no dots
+        nodes.append(Node(node, layer.attr, layer.module, layer.shape.level, slot))
         for i, name in enumerate(layer.inputs):
             source, shape = producer[name]
-            edges.append(Edge(source, layer.attr, edge_label(shape), skip=i > 0))
-        producer[layer.output] = (layer.attr, layer.shape)
-    nodes.append(Node("logits", "logits", f"(B, {out.channels}, H, W)", out.level, "io"))
+            edges.append(Edge(source, node, edge_label(shape), skip=i > 0))
+        producer.update({name: (node, shape) for name, shape in layer.outputs})
+    nodes.append(Node("logits", "logits", out.text, out.level, "io"))
     source, shape = producer[plan.result]
     edges.append(Edge(source, "logits", edge_label(shape), skip=False))
     return Graph(tuple(nodes), tuple(edges))
@@ -239,10 +250,12 @@ def _label_position(
     return {"lx": round(x, 1), "ly": round(y, 1), "anchor": anchor}
 
 
-def _svg(graph: Graph, title: str, legend_lines: list[str]) -> dict[str, Any]:
+def _svg(graph: Graph, title: str, legend_lines: list[str], layout: str = "u") -> dict[str, Any]:
     """Boxes, arrows and labels with coordinates for ``architecture.svg.jinja``.
 
-    Nodes before the deepest level go down the left column (one band of rows per level),
+    ``layout`` is the blueprint's diagram: "chain" (a classifier) puts every node in one
+    column in forward order. "u" (an encoder/decoder): nodes before the deepest level go
+    down the left column (one band of rows per level),
     the nodes at the deepest level sit side by side at the bottom, and the rest go up the
     right column, so the encoder and decoder of a level face each other across the skips.
     Boxes are as wide as their longest text; the title wraps to the drawing's width.
@@ -253,6 +266,9 @@ def _svg(graph: Graph, title: str, legend_lines: list[str]) -> dict[str, Any]:
         + [max(_text_width(n.title, 12, bold=True), _text_width(n.subtitle, 10)) + 16 for n in nodes]
     )
     box_w = float(round(box_w))
+    if layout == "chain":  # a classifier: one column top to bottom, the logits at the bottom
+        nodes = [Node(n.id, n.title, n.subtitle, 0, n.slot) for n in nodes[:-1]]
+        nodes.append(Node(graph.nodes[-1].id, graph.nodes[-1].title, graph.nodes[-1].subtitle, 1, "io"))
     deepest = max(n.level for n in nodes)
     first = next(i for i, n in enumerate(nodes) if n.level == deepest)
     last = first
@@ -296,7 +312,7 @@ def _svg(graph: Graph, title: str, legend_lines: list[str]) -> dict[str, Any]:
             centers[node.id] = (right_x, y(first_row[level] + bands[level] - 1 - i))
     for i, node in enumerate(middle):
         centers[node.id] = (middle_x0 + i * (box_w + _GAP), y(bottom_row))
-    for node in nodes:  # a level that does not fit the U (never for a UNet): park it at the bottom
+    for node in nodes:  # a level that does not fit the U (never in a U-shaped plan): park it at the bottom
         centers.setdefault(node.id, (left_x, y(bottom_row)))
 
     boxes = [
@@ -436,5 +452,10 @@ def _context(
         "check": {"batch": check.batch, "height": height, "width": width},
         "projections": [{"attr": attr, "comment": note} for attr, note in plan.projections],
         "mermaid": _mermaid(graph),
-        "svg": _svg(graph, f"{plan.spec.name}: {plan.summary}", _attention_legend(plan)),
+        "svg": _svg(
+            graph,
+            f"{plan.spec.name}: {plan.summary}",
+            _attention_legend(plan),
+            blueprints.get(plan.spec.arch).diagram,
+        ),
     }

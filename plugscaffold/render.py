@@ -17,7 +17,7 @@ from functools import lru_cache
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from . import __version__, cache, inline, layout
+from . import __version__, blueprints, cache, inline, layout
 from .catalog import Catalog, Entry
 from .plan import Hook, Plan, chosen_plugins
 from .resources import TEMPLATES_DIR
@@ -111,12 +111,12 @@ def _parts(plan: Plan, catalog: Catalog) -> tuple[str, list[str], dict[str, str]
     }
     plan, names, builders = layout.arrange(plan)  # reading order, short calls (layout.py)
     sources, imports = inline.collect(names, provided={**hooks, **builders})
-    imports = inline.sort_imports([*imports, *BASE_IMPORTS])
+    imports = inline.sort_imports([*imports, *BASE_IMPORTS, *plan.extra.get("imports", ())])
     header = {NAME_TOKEN: plan.spec.name, COMMAND_TOKEN: plan.spec.command(catalog)}
     fills = {token: value for token, value in header.items() if _docstring_text(value)}
     skeleton = (
         environment()
-        .get_template(f"{plan.spec.arch}/model.py.jinja")
+        .get_template(blueprints.get(plan.spec.arch).template)
         .render(
             project=NAME_TOKEN if NAME_TOKEN in fills else header[NAME_TOKEN],
             plan=plan,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import blueprints
 from .catalog import Catalog, license_notice
 from .pipeline import Generated
-from .plan import chosen_plugins
+from .plan import chosen_plugins, working_size
 
 
 def human(n: float) -> str:
@@ -38,7 +39,7 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
     lines.append("")
 
     if smoke:
-        h, w = check.padded(plan.divisor)
+        h, w = working_size(plan, check)
         chosen = " (the smallest that exercises every stage; --size checks yours)" if check.auto else ""
         lines.append(
             f"Shapes (B, C, H, W) in the smoke check: batch {check.batch}, {check.height}x{check.width} input{chosen}"
@@ -87,12 +88,14 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
 def _comparison(plan, smoke) -> str:
     base = smoke.baseline
     spec = plan.spec
+    blueprint = blueprints.get(spec.arch)
+    sizes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in spec.sizes if k not in ("in_channels", "classes"))
 
     def change(new: float, old: float) -> str:
         return f"{(new - old) / old:+.1%}" if old else "n/a"
 
     return (
-        f"the default UNet of the same size (depth {spec.depth}, width {spec.width}) has "
+        f"the default {blueprint.title} of the same size ({sizes}) has "
         f"{base['parameters']:,} parameters and {human(base['forward_flops'])}FLOPs: "
         f"parameters {human(base['parameters'])} -> {human(smoke.parameters)} "
         f"({change(smoke.parameters, base['parameters'])}), "

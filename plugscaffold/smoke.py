@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import cache
 from .errors import SmokeError
-from .plan import Plan
+from .plan import Plan, working_size
 from .resources import PACKAGE_DIR
 
 WORKER = PACKAGE_DIR / "_smoke_worker.py"
@@ -188,8 +188,8 @@ def _verify(result: dict, plan: Plan, check: Check) -> SmokeResult:
     if not result["ok"]:
         where = f" in {result['layer']}" if result.get("layer") else ""
         raise SmokeError(f"smoke check failed{where}: {result['error']}")
-    height, width = check.padded(plan.divisor)
-    expected = (check.batch, plan.output.channels, check.height, check.width)
+    height, width = working_size(plan, check)
+    expected = plan.output.at(check.batch, check.height, check.width)
     if tuple(result["output_shape"]) != expected:
         raise SmokeError(f"smoke check: output shape {tuple(result['output_shape'])}, expected {expected}")
     if not result["output_finite"]:

@@ -6,6 +6,7 @@ attention placements use the composition grammar of compose.py.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -15,20 +16,6 @@ from .choice import resolve_choice
 from .compose import Placement, parse_placement
 from .errors import SpecError, did_you_mean, shorten
 
-ARCHITECTURES = ("unet",)
-#: Where ``--attn`` can put modules, per architecture, and where it puts them by default.
-POSITIONS = {
-    "unet": {
-        "enc": "after every encoder block",
-        "bottleneck": "after the bottleneck block",
-        "dec": "after every decoder block",
-        "down": "after every downsampling",
-        "skip": "on every skip tensor, before its fusion",
-        "downblock": "after the block that follows every downsampling, the bottleneck's included "
-        "(milesial's Down module: pool, double conv, then this; seed 001's placement)",
-    }
-}
-DEFAULT_POSITIONS = ("enc", "bottleneck", "dec")
 PLACED_SLOT = "attn"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 #: The longest project name (file systems allow 255 bytes; staging adds a prefix).
@@ -37,15 +24,6 @@ MAX_NAME = 100
 MAX_SIDE = 8192
 #: The longest --attn value, and the deepest nesting of its parentheses.
 MAX_ATTN_TEXT, MAX_ATTN_DEPTH = 2000, 16
-_SIZES = {
-    "in_channels": (3, 1, 4096),
-    "classes": (2, 1, 4096),
-    "depth": (4, 1, 6),
-    "width": (64, 1, 4096),
-    # 2: bottleneck and decoder blocks at half width, as milesial/Pytorch-UNet builds its
-    # bilinear UNet (factor = 2 if bilinear else 1)
-    "factor": (1, 1, 2),
-}
 
 
 @dataclass(frozen=True)
@@ -60,15 +38,36 @@ class Choice:
 
 @dataclass(frozen=True)
 class Spec:
+    """The architecture, its size options (``spec.depth``, ``spec.width``, ... as its
+    blueprint declares them), a choice per slot it uses, and the attention placements."""
+
     name: str
-    arch: str = "unet"
-    in_channels: int = 3
-    classes: int = 2
-    depth: int = 4
-    width: int = 64
-    factor: int = 1
+    arch: str
+    sizes: tuple[tuple[str, Any], ...] = field(default=())
     choices: tuple[Choice, ...] = field(default=())
     attn: tuple[Placement, ...] = field(default=())
+    #: (slot, default choice text) for this architecture and size: what "classic" means
+    defaults: tuple[tuple[str, str], ...] = field(default=())
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_") or key in ("sizes", "defaults", "choices", "attn"):
+            raise AttributeError(key)
+        for name, value in self.sizes:
+            if name == key:
+                return value
+        raise AttributeError(f"architecture '{self.arch}' has no option '{key}'")
+
+    def size(self, key: str) -> Any:
+        """The value of size option ``key`` (None when the architecture has none)."""
+        return dict(self.sizes).get(key)
+
+    def with_sizes(self, **changes: Any) -> Spec:
+        sizes = tuple((k, changes.get(k, v)) for k, v in self.sizes)
+        return dataclasses.replace(self, sizes=sizes)
+
+    def default(self, slot: str) -> str:
+        """The default choice of ``slot`` for this architecture."""
+        return dict(self.defaults)[slot]
 
     def choice(self, slot: str) -> Choice:
         for choice in self.choices:
@@ -79,65 +78,70 @@ class Spec:
     def options(self) -> dict[str, Any]:
         """Every option as plain data (for the answers file and copier)."""
         data: dict[str, Any] = {"arch": self.arch}
-        data.update({key: getattr(self, key) for key in _SIZES})
+        data.update(dict(self.sizes))
         data.update({c.slot: c.text for c in self.choices})
         data[PLACED_SLOT] = [p.text for p in self.attn] or NONE
         return data
 
     def command(self, catalog: Catalog) -> str:
         """The shortest ``plugscaffold new`` command that regenerates this Spec."""
+        from . import blueprints
+
+        blueprint = blueprints.get(self.arch)
         words = ["plugscaffold", "new", self.name]
-        if self.arch != "unet":
+        if not blueprint.is_default:
             words += ["--arch", self.arch]
-        for key, (default, _, _) in _SIZES.items():
-            if getattr(self, key) != default:
-                words += [f"--{key.replace('_', '-')}", str(getattr(self, key))]
+        resolved: dict[str, Any] = {}
+        for option in blueprint.options:
+            value = self.size(option.name)
+            if value != option.default_for(resolved):
+                words += [option.flag, str(value)]
+            resolved[option.name] = value
         for choice in self.choices:
-            if choice.text != catalog.slots[choice.slot].default:
+            if choice.text != self.default(choice.slot):
                 words += [f"--{choice.slot}", choice.text]
+        suffix = "@" + ",".join(blueprint.default_positions)
         for placement in self.attn:
-            words += [f"--{PLACED_SLOT}", placement.text.removesuffix("@" + ",".join(DEFAULT_POSITIONS))]
+            words += [f"--{PLACED_SLOT}", placement.text.removesuffix(suffix)]
         return " ".join(words)
 
 
 def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = None) -> Spec:
     """Validate ``options`` (slot choices as strings, sizes as ints) into a Spec."""
+    from . import blueprints
+
     options = {k: v for k, v in (options or {}).items() if v is not None}
     check_project_name(name)
-    arch = options.pop("arch", "unet")
-    if arch not in ARCHITECTURES:
-        raise SpecError(f"unknown architecture '{arch}'{did_you_mean(arch, ARCHITECTURES)}")
-    sizes = {}
-    for key, (default, low, high) in _SIZES.items():
-        value = options.pop(key, default)
-        flag = f"--{key.replace('_', '-')}"
-        try:
-            value = int(value)
-        except (TypeError, ValueError, OverflowError):
-            raise SpecError(f"{flag} must be an integer, got '{shorten(value)}'") from None
-        if not low <= value <= high:
-            raise SpecError(f"{flag} must be between {low} and {high}, got {value}")
-        sizes[key] = value
-    choices = []
+    arch = options.pop("arch", None) or blueprints.default_arch()
+    if not isinstance(arch, str):  # from a corrupted answers file
+        raise SpecError(f"--arch must be an architecture name, got {shorten(arch)}")
+    blueprint = blueprints.get(arch)
+    sizes: dict[str, Any] = {}
+    for option in blueprint.options:
+        value = options.pop(option.name, None)
+        sizes[option.name] = option.parse(option.default_for(sizes) if value is None else value)
+    choices, defaults = [], []
     for slot_name, slot in catalog.slots.items():
-        if slot_name == PLACED_SLOT:
+        if slot_name == PLACED_SLOT or slot_name not in blueprint.slots:
             continue
+        default = blueprint.slot_default(slot_name, sizes, catalog)
         text = options.pop(slot_name, None)
         if text is None:
-            text = slot.default
+            text = default
         elif not isinstance(text, str):  # from a corrupted answers file
-            raise SpecError(
-                f"--{slot_name} must be a module name such as '{slot.default}', got {shorten(text)}"
-            )
+            raise SpecError(f"--{slot_name} must be a module name such as '{default}', got {shorten(text)}")
         entry, overrides, canonical = resolve_choice(catalog, slot_name, text, f"--{slot_name} {text}")
         choices.append(Choice(slot_name, entry.name if entry else NONE, overrides, canonical))
-    attn = options.pop(PLACED_SLOT, None)
+        defaults.append((slot_name, default))
+    attn = options.pop(PLACED_SLOT, None) if PLACED_SLOT in blueprint.slots else None
     attn = [] if attn is None else [attn] if isinstance(attn, str) else attn
     if not isinstance(attn, (list, tuple)) or not all(isinstance(text, str) for text in attn):
         raise SpecError(f"--attn must be composition texts such as 'se@enc', got {shorten(attn)}")
     for text in attn:
         check_attn_text(text)
-    placements = [parse_placement(text, catalog, POSITIONS[arch], DEFAULT_POSITIONS) for text in attn]
+    placements = [
+        parse_placement(text, catalog, blueprint.positions, blueprint.default_positions) for text in attn
+    ]
     placements = [p for p in placements if p is not None]
     taken = [position for p in placements for position in p.positions]
     for position in set(taken):
@@ -147,9 +151,22 @@ def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = N
             )
     if options:
         key = next(iter(options))
-        known = [*catalog.slots, *_SIZES, "arch"]
+        if isinstance(key, str) and (key in catalog.slots or key in blueprints.all_options()):
+            uses = [*blueprint.slots, *(o.name for o in blueprint.options)]
+            raise SpecError(
+                f"--{key.replace('_', '-')} is not an option of --arch {blueprint.name}; "
+                f"it takes {', '.join('--' + u.replace('_', '-') for u in uses)}"
+            )
+        known = [*catalog.slots, *blueprints.all_options(), "arch"]
         raise SpecError(f"unknown option '{shorten(key)}'{did_you_mean(str(key), known)}")
-    return Spec(name=name, arch=arch, choices=tuple(choices), attn=tuple(placements), **sizes)
+    return Spec(
+        name=name,
+        arch=blueprint.name,
+        sizes=tuple(sizes.items()),
+        choices=tuple(choices),
+        attn=tuple(placements),
+        defaults=tuple(defaults),
+    )
 
 
 def check_project_name(name: str) -> None:
@@ -157,7 +174,7 @@ def check_project_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise SpecError(
             f"project name '{shorten(name)}' is not a safe identifier; use letters, digits and "
-            "underscores, starting with a letter (e.g. my_unet)"
+            "underscores, starting with a letter (e.g. my_model)"
         )
     if len(name) > MAX_NAME:
         raise SpecError(

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from . import blueprints
 from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
 from .project import PROJECT_FILES
-from .spec import DEFAULT_POSITIONS, PLACED_SLOT, POSITIONS, _SIZES
+from .spec import PLACED_SLOT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,48 +32,53 @@ def copier_config(catalog: Catalog) -> str:
             "help": "Project name (letters, digits and _, starting with a letter)",
             "validator": "{{ plugscaffold_check('name') }}",
         },
-        "arch": {"type": "str", "help": "Architecture", "choices": ["unet"], "default": "unet"},
-        "in_channels": {"type": "int", "help": "Input channels", "default": _SIZES["in_channels"][0]},
-        "classes": {"type": "int", "help": "Output channels (classes)", "default": _SIZES["classes"][0]},
-        "depth": {"type": "int", "help": "Encoder stages", "default": _SIZES["depth"][0]},
-        "factor": {
-            "type": "int",
-            "help": "2: bottleneck and decoder blocks at half width (milesial's bilinear UNet); 1: classic",
-            "choices": [1, 2],
-            "default": _SIZES["factor"][0],
+        "arch": {
+            "type": "str",
+            "help": "Architecture",
+            "choices": blueprints.names(),
+            "default": blueprints.default_arch(),
         },
     }
+    sized = ("width",)  # asked last: its validator checks the whole model
+    for name, takers in blueprints.all_options().items():
+        if name in sized:
+            continue
+        questions[name] = _option_question(takers)
     for slot in catalog.slots.values():
         if slot.name == PLACED_SLOT:
-            positions = ", ".join(POSITIONS["unet"])
+            positions = "; ".join(
+                f"{bp.name}: {', '.join(bp.positions)} (default {','.join(bp.default_positions)})"
+                for bp in blueprints.registry().values()
+                if bp.positions
+            )
             questions[slot.name] = {
                 "type": "str",
                 "help": f"Attention: EXPR[@POSITIONS], several separated by ';' (e.g. se+cbam^@dec; msca@down), "
                 f"or none. Modules: {', '.join(sorted(e.name for e in catalog.in_slot(slot.name)))}. "
-                f"Positions: {positions} (default {','.join(DEFAULT_POSITIONS)})",
+                f"Positions: {positions}",
                 "default": "none",
+                **_uses(slot.name),
             }
             continue
         questions[slot.name] = {
             "type": "str",
             "help": slot.help[0].upper() + slot.help[1:],
             "choices": catalog.choices(slot.name),
-            "default": slot.default,
+            "default": _slot_default(slot.name, slot.default),
+            **_uses(slot.name),
         }
         questions[f"{slot.name}_params"] = {
             "type": "str",
             "help": f"Hyper-parameters of {{{{ {slot.name} }}}} as KEY=VALUE,... (empty: defaults; "
             f"'plugscaffold show {{{{ {slot.name} }}}}' lists them)",
             "default": "",
-            "when": f"{{{{ plugscaffold_has_params('{slot.name}', {slot.name}) }}}}",
+            "when": f"{{{{ {_uses(slot.name, 'and ')}plugscaffold_has_params('{slot.name}', {slot.name}) }}}}",
             "validator": f"{{{{ plugscaffold_check('{slot.name}') }}}}",
         }
-    questions["width"] = {
-        "type": "int",
-        "help": "Channels of the first stage (the whole model is checked here)",
-        "default": _SIZES["width"][0],
-        "validator": "{{ plugscaffold_check('model') }}",
-    }
+    for name in sized:
+        question = _option_question(blueprints.all_options()[name])
+        question["help"] += " (the whole model is checked here)"
+        questions[name] = {**question, "validator": "{{ plugscaffold_check('model') }}"}
     questions["project"] = {
         "type": "bool",
         "help": "Add the training project: " + ", ".join(PROJECT_FILES),
@@ -89,6 +96,72 @@ def copier_config(catalog: Catalog) -> str:
         f"# Slot choices take the hyper-parameters of their *_params question ({CHOICE_SYNTAX}).\n"
     )
     return header + yaml.safe_dump(questions, sort_keys=False, width=120)
+
+
+def _archs_using(slot: str) -> list[str]:
+    return [bp.name for bp in blueprints.registry().values() if slot in bp.slots]
+
+
+def _uses(slot: str, join: str | None = None) -> Any:
+    """A copier 'when' asking the slot only for the architectures that use it: a mapping to
+    merge into the question, or (with ``join``) a condition to put before another."""
+    archs = _archs_using(slot)
+    if join is not None:
+        return "" if archs == blueprints.names() else f"arch in {archs} {join}"
+    return {} if archs == blueprints.names() else {"when": f"{{{{ arch in {archs} }}}}"}
+
+
+def _slot_default(slot: str, catalog_default: str) -> str:
+    """The slot's default, per architecture where a blueprint changes it (copier renders it)."""
+    text = catalog_default
+    for bp in blueprints.registry().values():
+        default = bp.slot_defaults.get(slot)
+        if default is None:
+            continue
+        if isinstance(default, blueprints.ByOption):
+            inner = "".join(
+                f"{{% {'if' if i == 0 else 'elif'} {default.option} == {value!r} %}}{name}"
+                for i, (value, name) in enumerate(default.table.items())
+            )
+            default = inner + f"{{% else %}}{default.otherwise or catalog_default}{{% endif %}}"
+        text = f"{{% if arch == '{bp.name}' %}}{default}{{% else %}}{text}{{% endif %}}"
+    return text
+
+
+def _jinja(default: Any) -> str:
+    """An option's default as copier template text (a ByOption becomes if/elif/else)."""
+    if not isinstance(default, blueprints.ByOption):
+        return str(default)
+    branches = "".join(
+        f"{{% {'if' if i == 0 else 'elif'} {default.option} == {value!r} %}}{result}"
+        for i, (value, result) in enumerate(default.table.items())
+    )
+    return branches + f"{{% else %}}{default.otherwise}{{% endif %}}"
+
+
+def _option_question(takers: list) -> dict:
+    """One copier question for a size option; its default and help follow the architecture."""
+    first = takers[0][1]
+    question: dict = {"type": "int" if first.kind is int else "str"}
+    helps = (
+        first.help if len(takers) == 1 else "; ".join(f"{bp.name}: {option.help}" for bp, option in takers)
+    )
+    question["help"] = helps[0].upper() + helps[1:] if len(takers) == 1 else helps
+    archs = [bp.name for bp, _ in takers]
+    if archs != blueprints.names():
+        question["when"] = f"{{{{ arch in {archs} }}}}"
+    defaults = {bp.name: _jinja(option.default) for bp, option in takers}
+    if len(set(defaults.values())) == 1 and not isinstance(first.default, blueprints.ByOption):
+        question["default"] = first.default
+    else:
+        text = ""
+        for arch, value in defaults.items():
+            text = f"{{% if arch == '{arch}' %}}{value}{{% else %}}{text}{{% endif %}}"
+        question["default"] = text
+    allowed = first.allowed()
+    if allowed and len(takers) == 1:
+        question["choices"] = list(allowed)
+    return question
 
 
 def catalog_page(catalog: Catalog) -> str:

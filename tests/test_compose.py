@@ -11,11 +11,12 @@ from plugscaffold import inline
 from plugscaffold.compose import Leaf, Parallel, Residual, Serial, parse_placement, render
 from plugscaffold.errors import SpecError
 from plugscaffold.pipeline import generate
-from plugscaffold.spec import DEFAULT_POSITIONS, POSITIONS
+from plugscaffold import blueprints
 
 
 def parse(text, catalog):
-    return parse_placement(text, catalog, POSITIONS["unet"], DEFAULT_POSITIONS)
+    unet = blueprints.get("unet")
+    return parse_placement(text, catalog, unet.positions, unet.default_positions)
 
 
 @pytest.mark.parametrize(

@@ -136,3 +136,16 @@ def test_update_keeps_copier_answers_in_step_and_checks_at_their_size(run_cli, t
     assert data["attn"] == "se@dec" and data["size"] == "64" and data["width"] == 16
     recorded = yaml.safe_load((tmp_path / "twin" / ".plugscaffold.yml").read_text())
     assert recorded["options"]["up"] == "dysample:style=pl"
+
+
+@pytest.mark.slow  # copier in a subprocess, then new
+def test_copier_copy_of_a_classifier_equals_plugscaffold_new(template, tmp_path):
+    """arch=resnet: copier asks the ResNet's options (not the UNet's) and writes new's bytes."""
+    data = ["name=clf", "arch=resnet", "depth=18", "width=8", "classes=10", "attn=eca@branch", "size=32"]
+    run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", *[f"--data={d}" for d in data],
+         str(template), str(tmp_path / "copied")], tmp_path)  # fmt: skip
+    run([sys.executable, "-m", "plugscaffold", "new", "clf", "--arch", "resnet", "--depth", "18", "--width", "8",
+         "--classes", "10", "--attn", "eca@branch", "--size", "32"], tmp_path)  # fmt: skip
+    for name in ("model.py", ".plugscaffold.yml"):
+        assert (tmp_path / "copied" / name).read_bytes() == (tmp_path / "clf" / name).read_bytes(), name
+    assert "class BasicBlock" in (tmp_path / "copied" / "model.py").read_text()

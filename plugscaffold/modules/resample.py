@@ -6,7 +6,7 @@ from .common import require
 
 
 class InterpolateUp(nn.Module):
-    """2x interpolation -> kxk conv (in_channels -> out_channels)."""
+    """2x interpolation -> kxk conv (kernel_size 0: none, channels kept)."""
 
     def __init__(
         self, in_channels: int, out_channels: int, mode: str = "bilinear", kernel_size: int = 1
@@ -17,11 +17,21 @@ class InterpolateUp(nn.Module):
             f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}",
         )
         require(
-            kernel_size >= 1 and kernel_size % 2 != 0,
-            f"kernel_size must be a positive odd number, got {kernel_size}",
+            kernel_size == 0 or (kernel_size >= 1 and kernel_size % 2 != 0),
+            f"kernel_size must be 0 (no convolution) or a positive odd number, got {kernel_size}",
+        )
+        require(
+            kernel_size != 0 or in_channels == out_channels,
+            f"kernel_size 0 keeps the channels: in_channels ({in_channels}) must equal "
+            f"out_channels ({out_channels})",
         )
         self.mode = mode
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        # kernel_size 0: interpolation alone (smp's Unet decoder)
+        self.conv = (
+            nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+            if kernel_size
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         align = False if self.mode != "nearest" else None

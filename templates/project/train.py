@@ -112,6 +112,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resume", action="store_true", help="continue from OUT/last.pt"
     )
     parser.add_argument(
+        "--pretrained",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="start from a checkpoint file you downloaded (e.g. torchvision's "
+        "resnet34-b627a593.pth): into model.encoder when the model has one (fc.* "
+        "dropped), else the whole model; nothing is downloaded",
+    )
+    parser.add_argument(
         "--target",
         metavar="VALUE",
         type=float,
@@ -452,6 +461,34 @@ def load_last(args: argparse.Namespace) -> dict:
     return read_checkpoint(path)
 
 
+def load_pretrained(model: nn.Module, path: Path) -> None:
+    """Weights from ``path`` (a state_dict, or a dict holding one under "state_dict" or
+    "model") into ``model.encoder`` if the model has one, else into the model; strict.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise TrainError(
+            f"--pretrained {path}: not a readable checkpoint ({type(exc).__name__})"
+        ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise TrainError(f"--pretrained {path}: no state_dict in it")
+    target = getattr(model, "encoder", model)
+    if target is not model:  # a classifier checkpoint: its head is not the encoder's
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    try:
+        target.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[1:2] or [str(exc)]
+        where = "model.encoder" if target is not model else "the model"
+        raise TrainError(
+            f"--pretrained {path} does not fit {where}: {first[0].strip()}"
+        ) from None
+
+
 def read_checkpoint(path: Path) -> dict:
     """A checkpoint this train.py wrote, on the CPU; any other file is one clear line."""
     try:
@@ -530,6 +567,8 @@ def train(
 
     seed_everything(args.seed)
     model = build_model()
+    if args.pretrained is not None and state is None:
+        load_pretrained(model, args.pretrained)
     if world > 1 and not args.no_sync_bn:
         model = sync_batchnorm(model, device)
     model.to(device)

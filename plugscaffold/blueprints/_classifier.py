@@ -1,0 +1,191 @@
+"""Planning shared by the torchvision-layout classifiers (mobilenet_v2, shufflenet_v2,
+efficientnet, densenet, convnext): a helper module, not an architecture.
+
+Each of those blueprints lays its model out as torchvision does, so that torchvision's
+state_dict loads with ``strict=True``: a ``features`` container (or torchvision's own
+attribute names), a global pool and a ``classifier``. Their Layers name submodules by their
+state_dict prefix (``features.3``, ``features.denseblock1``), which the smoke check resolves
+with ``get_submodule``. The pieces here: the slot choices and their hooks (``norm_layer``,
+``act_layer``), attention at a block position, the optional stem module on the input, and
+a :class:`Parts` collector that turns the modules of one layer into a :class:`Layer`.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass, field
+
+from ..catalog import Catalog, Entry
+from ..compose import Leaf, Node, render
+from ..plan import Hook, Layer, Need, Shape, compose, hook_code, params_of, place
+from ..spec import Spec
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """torchvision's ``_make_divisible``: the nearest multiple of ``divisor`` (at least
+    ``divisor``) that is not more than 10% below ``value``."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def placements(spec: Spec) -> dict[str, Node]:
+    """--attn position -> the attention expression placed there."""
+    return {position: p.expr for p in spec.attn for position in p.positions}
+
+
+def hooks(spec: Spec, catalog: Catalog, slots: tuple[str, ...]) -> tuple[Hook, ...]:
+    """The hook functions (``norm_layer``, ``act_layer``, ...) of the slots an architecture reads."""
+    found = []
+    for name, slot in catalog.slots.items():
+        if slot.hook and name in slots:
+            entry, params = params_of(spec, catalog, name)
+            found.append(Hook(slot.hook, hook_code(entry, params), entry))
+    return tuple(found)
+
+
+def check_norm(spec: Spec, catalog: Catalog, channels: list[int], where: str) -> tuple[Need, ...]:
+    """The norm slot's contract at every channel count the model normalises."""
+    entry, params = params_of(spec, catalog, "norm")
+    needs: tuple[Need, ...] = ()
+    for c in dict.fromkeys(channels):
+        needs += place(entry, params, where=f"norm slot at {where}", in_channels=c).needs
+    return needs
+
+
+def picks(spec: Spec) -> list[str]:
+    """The slot choices and attention that differ from the architecture's defaults."""
+    chosen = [f"{c.slot} {c.text}" for c in spec.choices if c.text != spec.default(c.slot)]
+    return chosen + [f"attn {p.text}" for p in spec.attn]
+
+
+@dataclass
+class Parts:
+    """The catalog entries, helper classes, notes and size needs of one layer's modules."""
+
+    entries: list[Entry] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    needs: list[Need] = field(default_factory=list)
+
+    def attention(
+        self, catalog: Catalog, placed: dict[str, Node], position: str, channels: int, where: str
+    ) -> str:
+        """Constructor code of the attention at ``position`` ('' when none is placed there)."""
+        node = placed.get(position)
+        if node is None:
+            return ""
+        c = compose(node, catalog, channels, f"attn at {position} of {where}")
+        self.entries += c.entries
+        self.classes += c.classes
+        self.notes += c.notes
+        self.needs += c.needs
+        return c.code
+
+    def add(self, needs: tuple[Need, ...]) -> None:
+        self.needs += needs
+
+    def layer(
+        self, attr: str, code: str, stage: str, shape: Shape, module: str, strided: bool = False
+    ) -> Layer:
+        """The Layer; ``strided``: it starts with a stride-2 block, so its modules after the stride
+        see maps half the size of its input, at which the size check measures them."""
+        needs = self.needs
+        if strided:
+            after = "after the layer's stride-2 start"
+            needs = [Need(n.module, 2 * n.size, f"{n.size}x{n.size} {after}: {n.reason}") for n in needs]
+        return Layer(
+            attr,
+            code,
+            stage,
+            ("x",),
+            "x",
+            shape,
+            module,
+            tuple({e.key: e for e in self.entries}.values()),
+            tuple(dict.fromkeys(self.notes)),
+            tuple(dict.fromkeys(self.classes)),
+            tuple(needs),
+        )
+
+
+def attention_label(node: Node) -> str:
+    return node.text if isinstance(node, Leaf) else render(node)
+
+
+def stem(spec: Spec, catalog: Catalog) -> Layer | None:
+    """The stem slot's module on the input (e.g. a spatial transformer), keeping its channels;
+    a separate ``stem`` attribute so that torchvision's ``features`` indices stay."""
+    entry, params = params_of(spec, catalog, "stem")
+    if entry is None:
+        return None
+    names = {"in_channels": "in_channels", "out_channels": "in_channels"}
+    c = spec.in_channels
+    put = place(entry, params, where="stem slot", in_channels=c, out_channels=c, names=names)
+    return Layer(
+        "stem",
+        put.code,
+        "stem",
+        ("x",),
+        "x",
+        Shape(c, 0),
+        put.code.split("(", 1)[0],
+        (entry,),
+        needs=put.needs,
+    )
+
+
+def head(channels: int, level: int, attr: str, code: str, classes: int, pool: bool = True) -> list[Layer]:
+    """Global average pool, flatten and the classifier (``classifier.*`` or ``fc.*`` keys)."""
+    layers = []
+    if pool:
+        pooled, vector = Shape(channels, level, "pooled"), Shape(channels, level, "vector")
+        layers.append(
+            Layer("avgpool", "nn.AdaptiveAvgPool2d(1)", "head", ("x",), "x", pooled, "nn.AdaptiveAvgPool2d")
+        )
+        layers.append(Layer("flatten", "nn.Flatten(1)", "head", ("x",), "x", vector, "nn.Flatten"))
+    layers.append(
+        Layer(attr, code, "head", ("x",), "x", Shape(classes, level, "vector"), code.split("(", 1)[0])
+    )
+    return layers
+
+
+def groups(layers: list[Layer]) -> list[dict]:
+    """The model's attributes in order: a Layer of its own, or a container of the Layers
+    named ``attr.NAME`` (``nn.Sequential``; with an OrderedDict when NAME is not an index)."""
+    found: list[dict] = []
+    for layer in layers:
+        attr, _, name = layer.attr.partition(".")
+        if not name:
+            found.append({"attr": attr, "layer": layer, "layers": (), "shape": layer.shape})
+            continue
+        if not found or found[-1]["attr"] != attr or not found[-1]["layers"]:
+            found.append({"attr": attr, "layer": None, "layers": [], "named": not name.isdigit()})
+        found[-1]["layers"].append((name, layer))
+        found[-1]["shape"] = layer.shape
+    return found
+
+
+def depth_of(count: int, multiplier: float) -> int:
+    """torchvision's EfficientNet depth scaling: ``ceil(count * multiplier)``."""
+    return math.ceil(count * multiplier)
+
+
+def docstring(summary: str, details: str = "") -> str:
+    """A class docstring at 4 spaces that fits black's 88 columns: the one-line ``summary``
+    (at most 78 characters), then ``details`` wrapped, if any."""
+    if len(summary) > 78:
+        raise ValueError(f"docstring summary over 78 characters: {summary}")
+    if not details:
+        return f'    """{summary}"""'
+    body = textwrap.fill(details, width=84, initial_indent="    ", subsequent_indent="    ")
+    return f'    """{summary}\n\n{body}\n    """'
+
+
+def attention_doc(attn: list[str], where: dict[str, str]) -> str:
+    """'Attention: dw_attn after the depthwise conv; block_attn after the block.' ('' if none)."""
+    if not attn:
+        return ""
+    return "Attention: " + "; ".join(f"{p}_attn {where[p]}" for p in attn) + "."
