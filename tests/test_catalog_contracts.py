@@ -88,20 +88,26 @@ def test_shape_contract_backward_finite_and_determinism(key):
 
 @pytest.mark.parametrize("key", [k for k in ENTRIES if CATALOG.entries[k].contract.constraints])
 def test_a_width_the_catalog_refuses_is_refused_by_the_constructor_with_a_sentence(key):
+    """At the defaults and at each other choice of a parameter (one at a time: a constraint may
+    bite only there, e.g. nearest's kernel_size 0 keeps the channels)."""
     entry = CATALOG.entries[key]
     defaults = {k: p.default for k, p in entry.params.items()}
+    tried = [defaults] + [
+        {**defaults, k: c} for k, p in entry.params.items() for c in p.choices or () if c != p.default
+    ]
     refused = 0
-    for width in (1, 2, 3, 6, 10, 24, 48, 100):
-        try:
-            place(entry, defaults, where="test", **config_for(entry, width))
-        except PlanError:
-            refused += 1
-            fields = {k: repr(v) for k, v in defaults.items()} | config_for(entry, width)
-            with pytest.raises(ValueError) as info:
-                construct(entry, entry.build.format(**fields))
-            message = str(info.value)
-            assert str(width) in message and " " in message, message
-    assert refused, f"{key}: no tried width violates its constraints; extend the widths tried"
+    for params in tried:
+        for width in (1, 2, 3, 6, 10, 24, 48, 100):
+            try:
+                place(entry, params, where="test", **config_for(entry, width))
+            except PlanError:
+                refused += 1
+                fields = {k: repr(v) for k, v in params.items()} | config_for(entry, width)
+                with pytest.raises(ValueError) as info:
+                    construct(entry, entry.build.format(**fields))
+                message = str(info.value)
+                assert str(width) in message and " " in message, (params, message)
+    assert refused, f"{key}: no tried width or choice violates its constraints; extend those tried"
 
 
 @pytest.mark.parametrize("key", [k for k in ENTRIES if CATALOG.entries[k].contract.min_size])
