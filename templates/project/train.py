@@ -477,7 +477,7 @@ def load_pretrained(model: nn.Module, path: Path) -> None:
     if not isinstance(state, dict):
         raise TrainError(f"--pretrained {path}: no state_dict in it")
     target = getattr(model, "encoder", model)
-    if target is not model:  # a classifier checkpoint: its head is not the encoder's
+    if target is not model:  # the checkpoint's head is not part of the encoder
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     try:
         target.load_state_dict(state, strict=True)
