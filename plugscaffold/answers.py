@@ -10,8 +10,9 @@ import yaml
 from . import __version__, inline
 from .catalog import Catalog
 from .errors import shorten
+from .options import PROJECT_SIZE, Check
 from .plan import Plan
-from .smoke import PROJECT_SIZE, Check, SmokeResult
+from .smoke import SmokeResult
 from .spec import MAX_SIDE, Spec
 
 #: The largest batch a recorded project check may have.

@@ -12,7 +12,6 @@ import argparse
 import io
 import math
 import os
-import re
 import signal
 import sys
 from contextlib import nullcontext
@@ -23,12 +22,10 @@ from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
 from .compose import __doc__ as COMPOSITION_HELP
 from .errors import PlugscaffoldError, SpecError, one_line
-from .smoke import Check, SmokeWorker
-from .spec import MAX_SIDE, PLACED_SLOT
+from .options import MAX_TIMEOUT, Check, check_timeout, parse_size
+from .smoke import SmokeWorker
+from .spec import PLACED_SLOT
 from .deploy import DESCRIPTIONS as DEPLOY_DESCRIPTIONS, PATHS as DEPLOY_PATHS
-
-#: The longest --timeout (a day); larger values, inf and nan are refused.
-MAX_TIMEOUT = 86400.0
 
 def _examples() -> str:
     lines = [line for bp in blueprints.registry().values() for line in bp.examples]
@@ -354,25 +351,6 @@ def make_check(args: argparse.Namespace) -> Check:
         raise SpecError(f"--batch must be at least 1, got {batch}")
     check_timeout(args.timeout)
     return Check(height, width, batch, args.timeout)
-
-
-def check_timeout(seconds: float) -> None:
-    """--timeout is a finite number of seconds above 0 (argparse lets nan, inf and 1e400 through)."""
-    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
-        raise SpecError(
-            f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {seconds}"
-        )
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[x,]\s*(\d+)\s*)?", text)
-    if not match:
-        raise SpecError(f"--size '{text}' is not a size; use H or HxW, e.g. 256 or 96x128")
-    height = int(match.group(1))
-    width = int(match.group(2) or height)
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-        raise SpecError(f"--size {height}x{width} must be between 1 and {MAX_SIDE} on each side")
-    return height, width
 
 
 class Terminated(BaseException):

@@ -50,9 +50,8 @@ def copier_options(answers: Mapping[str, Any], catalog: Catalog) -> dict[str, An
 
 @lru_cache(maxsize=4)
 def _generate(name: str, frozen: tuple, size: str, smoke: bool, project: bool):
-    from .cli import parse_size
+    from .options import Check, parse_size
     from .pipeline import generate
-    from .smoke import Check
 
     check = Check(*parse_size(size)) if size.strip() else Check()  # empty: as new without --size
     return generate(

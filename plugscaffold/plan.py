@@ -11,16 +11,14 @@ from __future__ import annotations
 import keyword
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from . import expr
 from .catalog import Catalog, Entry
 from .choice import resolve_choice
 from .compose import Leaf, Node, Parallel, Serial
 from .errors import PlanError
-
-if TYPE_CHECKING:  # smoke imports this module
-    from .smoke import Check
+from .options import Check
 from .spec import Spec
 
 

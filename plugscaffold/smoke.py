@@ -18,46 +18,13 @@ from pathlib import Path
 
 from . import cache
 from .errors import SmokeError
+from .options import PROJECT_SIZE, Check  # noqa: F401  (Check and PROJECT_SIZE live in options)
 from .plan import Plan, working_size
 from .resources import PACKAGE_DIR
 
 WORKER = PACKAGE_DIR / "_smoke_worker.py"
 #: How the worker counts FLOPs; part of the baseline cache key (change it when the counting does).
 FLOP_COUNTING = "flop_registry dispatch mode, forward pass, v1"
-
-
-#: The image size of a training project (--project) when --size is not given: its check runs at
-#: the size it trains at, and train.py, data.py and its README use it.
-PROJECT_SIZE = 256
-
-
-@dataclass(frozen=True)
-class Check:
-    """How to run the check: input size, batch and a time limit in seconds.
-
-    Without a size (``height`` and ``width`` None) the check runs at the smallest input that
-    exercises every stage of the Plan (:func:`plugscaffold.plan.fit_check` chooses it, and marks
-    the result ``auto``).
-    """
-
-    height: int | None = None
-    width: int | None = None
-    batch: int = 2
-    timeout: float = 600.0
-    auto: bool = False  # the size was chosen by fit_check, not given
-
-    @property
-    def sized(self) -> bool:
-        return self.height is not None and self.width is not None
-
-    @property
-    def size_text(self) -> str:
-        """The size as --size takes it: 'H' when square, else 'HxW'."""
-        return f"{self.height}" if self.height == self.width else f"{self.height}x{self.width}"
-
-    def padded(self, divisor: int) -> tuple[int, int]:
-        """The size the model works at inside (rounded up to multiples of ``divisor``)."""
-        return (-(-self.height // divisor) * divisor, -(-self.width // divisor) * divisor)
 
 
 @dataclass(frozen=True)

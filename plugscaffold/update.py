@@ -61,10 +61,11 @@ from .errors import (
 )
 from .files import commit, project_lock, staging, write_text
 from .inline import definition, fit_width
+from .options import Check, parse_size
 from .pipeline import Generated, generate
 from .project import project_files
 from .render import format_code, render_model
-from .smoke import Check, SmokeResult, SmokeWorker
+from .smoke import SmokeResult, SmokeWorker
 from .spec import PLACED_SLOT, make_spec
 from .yamlfile import read_yaml
 
@@ -291,8 +292,6 @@ def _copier_check(directory: Path, copier: dict[str, Any] | None) -> Check | Non
     size = "" if size is None else str(size).strip()
     if not size:
         return None
-    from .cli import parse_size
-
     try:
         height, width = parse_size(size)
     except SpecError:

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..errors import PlugscaffoldError, StudyError, did_you_mean, shorten
+from ..options import parse_size
 from ..spec import PLACED_SLOT, check_project_name, make_spec
 
 KEYS = ("name", "baseline", "factors", "design", "rows", "check", "measure", "train", "slurm")
@@ -311,8 +312,6 @@ def validate_settings(key: str, settings: dict, error) -> dict:
             )
     size = settings.get("size") if key == "check" else None
     if size is not None:
-        from ..cli import parse_size
-
         try:
             settings["size"] = list(parse_size(str(size)))
         except PlugscaffoldError as exc:

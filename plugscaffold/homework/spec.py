@@ -11,7 +11,7 @@ from ..catalog import NONE, Catalog
 from ..choice import resolve_choice
 from ..errors import HomeworkError as HomeworkError  # re-exported: defined in errors.py
 from ..errors import SpecError, did_you_mean
-from ..smoke import Check
+from ..options import Check, parse_size
 from ..spec import PLACED_SLOT, check_project_name
 from .records import CATEGORIES, DEFAULT_POINTS
 
@@ -278,8 +278,6 @@ def _parse_points(raw: Any, where: str) -> dict[str, float]:
 
 
 def _parse_check(raw: Any, where: str) -> tuple[bool, Check]:
-    from ..cli import parse_size  # the one size parser
-
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: 'check' must be a mapping with keys {', '.join(_CHECK_KEYS)}")
     for key in raw:
