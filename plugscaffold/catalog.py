@@ -155,6 +155,15 @@ class Reference:
     measured: str
 
 
+def paper_link(paper: Mapping[str, Any]) -> str:
+    """A paper's link: its DOI, else its arXiv page, else ''."""
+    if paper.get("doi"):
+        return f"https://doi.org/{paper['doi']}"
+    if paper.get("arxiv"):
+        return f"https://arxiv.org/abs/{paper['arxiv']}"
+    return ""
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
@@ -201,12 +210,7 @@ class Entry:
         """The best single link: official code, else the reference code, else DOI, else arXiv."""
         if self.code or self.reference_code:
             return self.code or self.reference_code or ""
-        paper = self.paper or {}
-        if paper.get("doi"):
-            return f"https://doi.org/{paper['doi']}"
-        if paper.get("arxiv"):
-            return f"https://arxiv.org/abs/{paper['arxiv']}"
-        return ""
+        return paper_link(self.paper or {})
 
     def resolve_params(self, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
         """Defaults overlaid with ``raw`` (validated); unknown names are errors."""

@@ -146,3 +146,16 @@ def test_channel_rule_and_scale_of_the_contract_hold(key, catalog):
     out = module(*inputs)
     side = int(8 * e.contract.scale)
     assert out.shape == (2, channels, side, side)
+
+
+def test_one_paper_link_serves_the_catalog_and_the_homework_docstring(catalog):
+    from plugscaffold.catalog import paper_link
+    from plugscaffold.homework.student import _paper_lines
+
+    assert paper_link({"doi": "10.1/x", "arxiv": "1234.5678"}) == "https://doi.org/10.1/x"
+    assert paper_link({"arxiv": "1234.5678"}) == "https://arxiv.org/abs/1234.5678"
+    assert paper_link({}) == ""
+    entry = next(e for e in catalog.entries.values() if e.paper and paper_link(e.paper))
+    assert entry.link == (entry.code or entry.reference_code or paper_link(entry.paper))
+    paper_line = next(line for line in _paper_lines(entry) if line.startswith("Paper: "))
+    assert paper_line.endswith(f"). {paper_link(entry.paper)}")

@@ -12,24 +12,14 @@ import re
 import shutil
 import textwrap
 from pathlib import Path
-from typing import Any
 
-from ..catalog import Catalog, Entry
+from ..catalog import Catalog, Entry, paper_link
 from ..plan import Shape
 from .build import SELF_CHECK_FILE, TEST_FILE, Variant
 from .checks import checks_for, shares
 from .spec import HomeworkSpec
 
 _SCALES = {0.5: "H/2, W/2", 1: "H, W", 2: "2H, 2W"}
-
-
-def _paper_link(paper: dict[str, Any]) -> str:
-    """DOI, else arXiv (catalog.Entry.link prefers the code; the docstring gives both)."""
-    if paper.get("doi"):
-        return f" https://doi.org/{paper['doi']}"
-    if paper.get("arxiv"):
-        return f" https://arxiv.org/abs/{paper['arxiv']}"
-    return ""
 
 
 def _shape_text(shape: list[int], model_size: int) -> str:
@@ -44,7 +34,8 @@ def _paper_lines(entry: Entry) -> list[str]:
     lines = [f"{entry.title[:1].upper()}{entry.title[1:]} ({entry.slot} module '{entry.name}')."]
     paper = entry.paper or {}
     if paper:
-        lines.append(f"Paper: {paper['title']} ({entry.citation}).{_paper_link(paper)}")
+        link = paper_link(paper)  # the paper itself (Entry.link prefers the code, given below)
+        lines.append(f"Paper: {paper['title']} ({entry.citation})." + (f" {link}" if link else ""))
     if entry.code:
         lines.append(
             f"Official code: {entry.code}" + (f" (licence: {entry.license})" if entry.license else "")
