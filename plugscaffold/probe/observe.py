@@ -154,8 +154,9 @@ class Observed:
         for effect in self.effects:
             refused = "refused: model.py would carry it" if effect.blocking else "reported"
             rows.append(("side effect", f"{effect.detail} ({effect.where}; {refused})"))
-        width = max(len(k) for k, _ in rows)
-        return [f"  {k:<{width}}  {v}" for k, v in rows]
+        from ..report import table
+
+        return table([list(row) for row in rows])
 
 
 def _rule_words(rule: str | None) -> str:
