@@ -173,6 +173,17 @@ def clear_user_sources() -> None:
     _USER.clear()
 
 
+def splice(source: str, replacements: Iterable[tuple[ast.stmt, str]]) -> str:
+    """``source`` with top-level statements replaced: each (node, text) pair, the node from
+    ``ast.parse(source)``, puts ``text`` ('' deletes) where the node's lines were, decorators
+    included. The one way the package edits a definition in a file."""
+    lines = source.splitlines(keepends=True)
+    for node, text in sorted(replacements, key=lambda pair: pair[0].lineno, reverse=True):
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+        lines[start : node.end_lineno] = [text] if text else []
+    return "".join(lines)
+
+
 def _segment(lines: list[str], node: ast.stmt) -> str:
     """The source of a top-level ``node``, as ``ast.get_source_segment`` gives it (without
     splitting the file again for every definition), and a comment that ends its last line."""

@@ -60,7 +60,7 @@ from .errors import (
     shorten,
 )
 from .files import commit, project_lock, staging, write_text
-from .inline import definition, fit_width
+from .inline import definition, fit_width, splice
 from .options import Check, parse_size
 from .pipeline import Generated, generate
 from .project import project_files
@@ -398,18 +398,20 @@ def _upgrade_classes(source: str, names: list[str], path: Path) -> str:
     """Replace top-level definitions ``names`` in ``source`` with the catalog's current code."""
     if not names:
         return source
-    lines = source.splitlines(True)
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise SpecError(
             f"{path} does not parse ({exc.msg}, line {exc.lineno}); fix it before --upgrade-modules"
         ) from None
-    for node in sorted(tree.body, key=lambda n: -n.lineno):
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in names:
-            start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-            lines[start : node.end_lineno] = [format_code(fit_width(definition(node.name).source))]
-    return "".join(lines)
+    return splice(
+        source,
+        [
+            (node, format_code(fit_width(definition(node.name).source)))
+            for node in tree.body
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in names
+        ],
+    )
 
 
 def _diff(old: str, new: str, name: str) -> str:

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 from ..catalog import Catalog, Entry, paper_link
+from ..inline import splice
 from ..plan import Shape
 from .build import SELF_CHECK_FILE, TEST_FILE, Variant
 from .checks import checks_for, shares
@@ -165,11 +166,7 @@ def student_source(source: str, variant: Variant, spec: HomeworkSpec) -> str:
             if name in top and name not in helpers and name not in variant.classes:
                 helpers.add(name)
                 todo.append(top[name])
-    lines = source.splitlines(keepends=True)
-    for node in sorted(stubbed, key=lambda n: n.lineno, reverse=True):
-        start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-        lines[start : node.end_lineno] = [_stub_class(node, variant)]
-    text = "".join(lines)
+    text = splice(source, [(node, _stub_class(node, variant)) for node in stubbed])
     text = _remove_unused(text, helpers)
     text = _student_docstring(text, variant, spec)
     text = _prune_imports(text)
@@ -196,30 +193,27 @@ def _remove_unused(text: str, candidates: set[str]) -> str:
                 break
         if dead is None:
             return text
-        lines = text.splitlines(keepends=True)
-        start = min([dead.lineno] + [d.lineno for d in dead.decorator_list]) - 1
-        del lines[start : dead.end_lineno]
-        text = "".join(lines)
+        text = splice(text, [(dead, "")])
 
 
 def _prune_imports(text: str) -> str:
     """Remove imported names nothing refers to (ruff F401 clean)."""
     tree = ast.parse(text)
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    lines = text.splitlines(keepends=True)
-    for node in reversed(tree.body):
+    replacements = []
+    for node in tree.body:
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
         keep = [a for a in node.names if (a.asname or a.name.split(".")[0]) in used]
         if len(keep) == len(node.names):
             continue
-        replacement = []
+        replacement = ""
         if keep:
             clone = copy.copy(node)
             clone.names = keep
-            replacement = [ast.unparse(clone) + "\n"]
-        lines[node.lineno - 1 : node.end_lineno] = replacement
-    return "".join(lines)
+            replacement = ast.unparse(clone) + "\n"
+        replacements.append((node, replacement))
+    return splice(text, replacements)
 
 
 def _student_docstring(text: str, variant: Variant, spec: HomeworkSpec) -> str:
