@@ -1,8 +1,10 @@
 """Deployment checks of one model; runs in a subprocess, prints one JSON object.
 
 Run as a script (``python _deploy_worker.py REQUEST``): it imports only the standard library,
-torch, the model file and, for the ONNX path, onnx/onnxscript/onnxruntime. The same
-:func:`check_paths` runs in-process for the catalog's per-module tests.
+torch, the model file and, for the ONNX path, onnx/onnxscript/onnxruntime. With ``--serve`` it
+checks one catalog module per line of stdin (a JSON request from ``deploy.check_entries``) and
+answers each with one line, so that a sweep of the whole catalog imports torch and builds the
+ONNX exporter's tables once per process.
 
 Every path is run on the model in eval mode and compared with the eager output on two inputs:
 the example input (the one traced, exported or compiled) and a second input with another batch
@@ -240,27 +242,75 @@ def check_paths(model, examples, paths=PATHS, compile_backend="inductor", onnx_o
     return results
 
 
-def load(path, class_name):
+def build_module(request):
+    """A catalog module from a ``deploy.entry_request``: its inlined source file imported (and
+    registered in sys.modules, where torch.compile may look it up), the constructor call
+    evaluated there after ``torch.manual_seed(seed)``, then the example inputs drawn after
+    ``torch.manual_seed(seed + 1)``. Returns (module, [inputs, ...])."""
+    import torch
+
+    namespace = load_module(request["path"])
+    torch.manual_seed(request["seed"])
+    module = eval(request["code"], vars(namespace))
+    torch.manual_seed(request["seed"] + 1)
+    examples = [tuple(torch.randn(*shape) for _ in range(request["inputs"])) for shape in request["shapes"]]
+    return module, examples
+
+
+def check_module(request):
+    """The paths of one catalog module; dynamo's caches and the module's file are dropped after."""
+    import torch
+
+    try:
+        module, examples = build_module(request)
+        results = check_paths(
+            module, examples, request["paths"], request["compile_backend"], request["onnx_optimize"]
+        )
+        return {"ok": True, "results": results}
+    finally:
+        sys.modules.pop(Path(request["path"]).stem, None)
+        torch._dynamo.reset()
+
+
+#: Starts each answer line of ``--serve`` (anything else a module prints goes to stderr).
+ANSWER = "@deploy-answer "
+
+
+def serve():
+    answers, sys.stdout = sys.stdout, sys.stderr
+    for line in sys.stdin:
+        try:
+            result = check_module(json.loads(line))
+        except Exception as exc:  # the module could not be built
+            result = {"ok": False, "error": first_line(exc)}
+        answers.write(ANSWER + json.dumps(result) + "\n")
+        answers.flush()
+
+
+def load_module(path, name=None):
+    """The Python file ``path`` imported as ``name`` (default: its stem)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("generated_model", path)
+    spec = importlib.util.spec_from_file_location(name or Path(path).stem, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # torch.compile may import the model's module by name
     spec.loader.exec_module(module)
-    return getattr(module, class_name)
+    return module
 
 
 def check(request):
     import torch
 
     torch.manual_seed(request.get("seed", 0))
-    model = load(request["path"], request["class_name"])()
+    model = getattr(load_module(request["path"], "generated_model"), request["class_name"])()
     examples = [(torch.randn(*shape),) for shape in request["shapes"]]
     results = check_paths(model, examples, request["paths"], request.get("compile_backend", "inductor"))
     return {"ok": True, "results": results, "torch": torch.__version__}
 
 
 def main():
+    if sys.argv[1] == "--serve":
+        return serve()
     request = json.loads(sys.argv[1])
     try:
         result = check(request)

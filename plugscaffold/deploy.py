@@ -3,18 +3,21 @@ torch.compile and ONNX, and does each give the eager output?
 
 ``check_model`` runs the chosen paths on a written model.py in a subprocess
 (``_deploy_worker.py``) and returns one :class:`PathResult` per path; ``format_checks`` makes
-the table, ``checks_cell`` the one-cell summary for a study table. ``entry_module`` builds one
-catalog module at a tiny size, for the tests that keep the catalog's ``deploy:`` record true.
-No torch is imported here unless an entry module is built.
+the table, ``checks_cell`` the one-cell summary for a study table. ``check_entries`` runs
+catalog modules at a tiny size in worker processes, for the tests that keep the catalog's
+``deploy:`` record true. No torch is imported here.
 """
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -225,14 +228,15 @@ def checks_cell(results: Sequence[PathResult]) -> str:
 MODULE_WIDTHS = (8, 16, 32, 64)
 
 
-def entry_module(entry: Entry, workdir: Path, seed: int = 0):
-    """``entry`` built at the smallest width its constraints accept, and two example inputs.
+def entry_request(entry: Entry, workdir: Path, seed: int = 0) -> dict:
+    """What a worker needs to build ``entry`` at the smallest width its constraints accept, and
+    its two example inputs (no torch here).
 
-    The inlined classes are written to ``workdir`` and imported from there (TorchScript reads
-    the source of what it compiles). Returns (module, [inputs, inputs]).
+    The inlined classes are written to ``workdir`` (TorchScript reads the source of what it
+    compiles); the request names that file, the constructor call, the input shapes and the seed.
+    A down-sampler sees even sizes only (the model pads to its divisor): 8x8 and 12x10; any
+    other module 8x8 and 11x9. Batch 2, then batch 1.
     """
-    import torch
-
     from .errors import PlanError
     from .plan import place
 
@@ -241,10 +245,6 @@ def entry_module(entry: Entry, workdir: Path, seed: int = 0):
     path.write_text(
         "\n".join([*imports, "import torch", "import torch.nn as nn", "", *sources]), encoding="utf-8"
     )
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    namespace = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = namespace  # torch.compile may import the module by name
-    spec.loader.exec_module(namespace)
     params = {k: p.default for k, p in entry.params.items()}
     for width in MODULE_WIDTHS:
         out = width // 2 if entry.slot == "up" else width
@@ -254,38 +254,144 @@ def entry_module(entry: Entry, workdir: Path, seed: int = 0):
             )
         except PlanError:
             continue
-        torch.manual_seed(seed)
-        module = eval(placed.code, vars(namespace))
         break
     else:
         raise ValueError(f"{entry.key}: no width in {MODULE_WIDTHS} satisfies its constraints")
-    torch.manual_seed(seed + 1)
-    # a downsampler sees even sizes only (the model pads to its divisor): 8x8 and 12x10
     shapes = (
         example_shapes(2, width, 8, 8, 1)
         if entry.contract.scale != 0.5
         else [[2, width, 8, 8], [1, width, 12, 10]]
     )
-    examples = [tuple(torch.randn(*s) for _ in range(entry.contract.inputs)) for s in shapes]
-    return module, examples
+    return {
+        "key": entry.key,
+        "path": str(path),
+        "code": placed.code,
+        "shapes": shapes,
+        "inputs": entry.contract.inputs,
+        "seed": seed,
+    }
 
 
-def check_entry(entry: Entry, paths: Sequence[str] = PATHS) -> list[PathResult]:
-    """The deployment paths of one catalog module, in this process (imports torch).
+@dataclass(frozen=True)
+class EntryCheck:
+    """One catalog module's deployment paths, or why they could not be run."""
+
+    key: str
+    results: tuple[PathResult, ...]
+    error: str | None = None  # the module could not be built, or its worker crashed or hung
+
+
+class _Worker:
+    """``_deploy_worker.py --serve``: one request line in, one answer line out."""
+
+    def __init__(self, log: Path):
+        self.log = log
+        with log.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(WORKER), "--serve"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+
+    def ask(self, request: dict, timeout: float) -> dict:
+        from ._deploy_worker import ANSWER
+
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            self.proc.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.start()
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            for line in self.proc.stdout:
+                if line.startswith(ANSWER):
+                    return json.loads(line[len(ANSWER) :])
+        except (BrokenPipeError, OSError):
+            pass
+        finally:
+            timer.cancel()
+        self.proc.kill()
+        self.proc.wait()
+        if expired.is_set():
+            raise DeployError(f"deployment check timed out after {timeout:g} s")
+        lines = self.log.read_text(errors="replace").strip().splitlines() or ["no output"]
+        raise DeployError(f"deployment check crashed (exit {self.proc.returncode}): {lines[-1]}")
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def check_entries(
+    entries: Sequence[Entry],
+    paths: Sequence[str] = PATHS,
+    *,
+    jobs: int | None = None,
+    timeout: float = 300.0,
+) -> dict[str, EntryCheck]:
+    """The deployment paths of catalog modules, each at a tiny width, in ``jobs`` worker
+    processes (default: up to 2, one per core) that take the next module as they finish one.
 
     Made for a fast sweep of the whole catalog: torch.compile captures the graph only
     (fullgraph=True, backend "eager": no code generation) and the ONNX exporter skips its
-    graph optimisation; everything else is as ``plugscaffold check`` runs it.
+    graph optimisation (the ONNX graph is translated and run in onnxruntime unoptimised);
+    everything else is as ``plugscaffold check`` runs it. A worker that crashes or passes
+    ``timeout`` seconds on one module is replaced; that module gets the error.
     """
-    from . import _deploy_worker as worker
+    require_packages(paths)
+    jobs = jobs or min(2, os.cpu_count() or 1)
+    checks: dict[str, EntryCheck] = {}
+    with tempfile.TemporaryDirectory(prefix="plugscaffold-deploy-") as tmp:
+        pending = collections.deque()
+        for entry in entries:
+            try:
+                request = entry_request(entry, Path(tmp))
+            except ValueError as exc:
+                checks[entry.key] = EntryCheck(entry.key, (), str(exc))
+                continue
+            pending.append(
+                {**request, "paths": list(paths), "compile_backend": "eager", "onnx_optimize": False}
+            )
+        lock = threading.Lock()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            module, examples = entry_module(entry, Path(tmp))
-            results = worker.check_paths(module, examples, paths, "eager", onnx_optimize=False)
-        finally:
-            sys.modules.pop(f"entry_{entry.slot}_{entry.name}", None)
-    return [PathResult(path=p, **results[p]) for p in paths]
+        def work(log: Path) -> None:
+            worker = None
+            while True:
+                with lock:
+                    if not pending:
+                        break
+                    request = pending.popleft()
+                key = request["key"]
+                worker = worker or _Worker(log)
+                try:
+                    answer = worker.ask(request, timeout)
+                except DeployError as exc:
+                    checks[key] = EntryCheck(key, (), str(exc))
+                    worker = None
+                    continue
+                if answer["ok"]:
+                    results = tuple(PathResult(path=p, **answer["results"][p]) for p in paths)
+                    checks[key] = EntryCheck(key, results)
+                else:
+                    checks[key] = EntryCheck(key, (), f"could not build the module: {answer['error']}")
+            if worker is not None:
+                worker.close()
+
+        threads = [
+            threading.Thread(target=work, args=(Path(tmp) / f"worker{i}.log",), daemon=True)
+            for i in range(max(1, min(jobs, len(pending))))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return {e.key: checks[e.key] for e in entries}
 
 
 def supports(entry: Entry, path: str) -> bool | None:
