@@ -16,9 +16,10 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
+
+from .files import replacing
 
 
 def cache_dir() -> Path:
@@ -70,13 +71,7 @@ def write(kind: str, name: str, text: str) -> None:
     folder = cache_dir() / kind
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(temporary, folder / name)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        with replacing(folder / name) as temporary:
+            temporary.write_text(text, encoding="utf-8")
     except OSError:
         pass  # a read-only or full disk: the value is recomputed next time

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -99,6 +100,21 @@ def write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path``; the one place project files are written."""
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+@contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """A temporary path next to ``target`` (same suffix) for the caller to write one file to.
+    When the block ends it replaces ``target`` in one rename, so a reader sees the old file or
+    the whole new one; when the block raises it is removed and ``target`` is left as it was.
+    For several files of a project, :func:`commit`."""
+    # a fresh name, not a mkstemp file: the writer creates it with the usual permissions
+    temporary = target.with_name(f".{target.stem}-{secrets.token_hex(6)}.tmp{target.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def commit(stage: Path, target: Path, files: Mapping[str, str], *, replace: bool = True) -> list[Path]:

@@ -439,3 +439,21 @@ def test_a_second_update_waits_for_the_first_with_a_message(run_cli, tmp_path):
     assert proc.returncode == 0, err
     assert "up: bilinear" in (project / ".plugscaffold.yml").read_text()
     assert (project / "model.py").read_text().endswith("# my edit\n")
+
+
+def test_replacing_swaps_a_file_whole_or_leaves_it_as_it_was(tmp_path):
+    from plugscaffold.files import replacing
+
+    target = tmp_path / "plot.png"
+    target.write_text("old", encoding="utf-8")
+    with pytest.raises(RuntimeError):
+        with replacing(target) as temporary:
+            assert temporary.parent == tmp_path and temporary.suffix == ".png"
+            temporary.write_text("half", encoding="utf-8")
+            raise RuntimeError("interrupted")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]
+    with replacing(target) as temporary:
+        temporary.write_text("new", encoding="utf-8")
+    assert target.read_text(encoding="utf-8") == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
+
+from ..files import replacing
 
 CSV_COLUMNS = (
     "variant", "status", "reason", "changes", "parameters", "flops", "activation_bytes", "latency_ms",
@@ -174,10 +175,9 @@ def plots(run) -> list[str]:
         axes.set_title(run.study.name)
         axes.grid(alpha=0.3)
         figure.tight_layout()
-        tmp = run.out / f".{name}.tmp.png"
-        figure.savefig(tmp, dpi=120)
+        with replacing(run.out / name) as tmp:
+            figure.savefig(tmp, dpi=120)
         plt.close(figure)
-        os.replace(tmp, run.out / name)
         made.append(name)
     return made
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from ..files import replacing
 
 TASKS = "tasks.json"
 
@@ -107,9 +108,8 @@ def train_one(out: Path, task: dict, settings: dict, gpus: int = 0) -> dict:
     else:
         text = (where / "train.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
         result.update(ok=False, reason=f"train.py exited {code}: {(text or ['no output'])[-1][:300]}")
-    tmp = where / "result.json.tmp"
-    tmp.write_text(json.dumps(result) + "\n", encoding="utf-8")
-    os.replace(tmp, where / "result.json")
+    with replacing(where / "result.json") as tmp:
+        tmp.write_text(json.dumps(result) + "\n", encoding="utf-8")
     return result
 
 

@@ -19,6 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from ..files import replacing
 from ..resources import PACKAGE_DIR
 from .build import MANIFEST, Manifest, read_manifest
 from .records import GradeRow, ManifestEntry
@@ -52,24 +53,19 @@ def write_autograder(assignment_dir: str | Path, zip_path: str | Path) -> Path:
     target = Path(zip_path)
     if target.is_dir():
         raise HomeworkError(f"{target} is a directory; give a file name such as autograder.zip")
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-            _add_text(archive, "run_autograder", RUN_AUTOGRADER, executable=True)
-            _add_text(archive, "setup.sh", SETUP, executable=True)
-            _add_text(archive, "requirements.txt", REQUIREMENTS)
-            for path in sorted(PACKAGE_DIR.rglob("*.py")):
-                if "__pycache__" not in path.parts:
-                    archive.write(path, f"plugscaffold/{path.relative_to(PACKAGE_DIR).as_posix()}")
-            archive.write(root / MANIFEST, f"assignment/{MANIFEST}")
-            for entry in manifest.students:
-                solution = root / "solutions" / entry.id / "model.py"
-                if not solution.is_file():
-                    raise HomeworkError(f"{solution} is missing; regenerate the assignment")
-                archive.write(solution, f"assignment/solutions/{entry.id}/model.py")
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        _add_text(archive, "run_autograder", RUN_AUTOGRADER, executable=True)
+        _add_text(archive, "setup.sh", SETUP, executable=True)
+        _add_text(archive, "requirements.txt", REQUIREMENTS)
+        for path in sorted(PACKAGE_DIR.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                archive.write(path, f"plugscaffold/{path.relative_to(PACKAGE_DIR).as_posix()}")
+        archive.write(root / MANIFEST, f"assignment/{MANIFEST}")
+        for entry in manifest.students:
+            solution = root / "solutions" / entry.id / "model.py"
+            if not solution.is_file():
+                raise HomeworkError(f"{solution} is missing; regenerate the assignment")
+            archive.write(solution, f"assignment/solutions/{entry.id}/model.py")
     return target
 
 
