@@ -30,6 +30,7 @@ A project made by copier has its ``.copier-answers.yml`` rewritten with the new 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import os
 from contextlib import ExitStack
@@ -42,7 +43,9 @@ import yaml
 
 from .answers import (
     ANSWERS_FILE,
+    FIX,
     GENERATED_FILE,
+    Answers,
     digest,
     read_generated,
     read_project_record,
@@ -70,7 +73,6 @@ from .spec import PLACED_SLOT, make_spec
 from .yamlfile import read_yaml
 
 COPIER_ANSWERS = ".copier-answers.yml"
-_FIX = "restore it from version control"
 
 
 @dataclass
@@ -88,29 +90,8 @@ class Updated:
 
 
 def read_answers(directory: Path) -> dict[str, Any]:
-    """The recorded answers of a project, checked enough to regenerate from them."""
-    path = directory / ANSWERS_FILE
-    if not directory.is_dir():
-        raise TargetError(f"{directory} is not a directory")
-    if not os.path.lexists(path):
-        raise TargetError(
-            f"{directory} has no {ANSWERS_FILE}, so it was not made by plugscaffold (or the file was deleted); "
-            "generate a project with 'plugscaffold new' first"
-        )
-    data = read_yaml(path, fix=_FIX)
-    required = {"name": str, "options": dict, "parameters": (int, type(None)), "modules": dict}
-    if not isinstance(data, dict):
-        raise SpecError(f"{path} is corrupted (not a mapping); {_FIX}")
-    for key, kind in required.items():
-        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
-            raise SpecError(f"{path} is corrupted ('{key}' is missing or malformed); {_FIX}")
-    for key, value in [*data["options"].items(), *data["modules"].items()]:
-        plain = isinstance(value, (str, int)) or (
-            key == PLACED_SLOT and isinstance(value, list) and all(isinstance(v, str) for v in value)
-        )
-        if not isinstance(key, str) or not plain:
-            raise SpecError(f"{path} is corrupted ('{shorten(key)}: {shorten(value)}' is malformed); {_FIX}")
-    return data
+    """The recorded answers as a mapping, for deploy.py until it reads :class:`Answers` itself."""
+    return dataclasses.asdict(Answers.load(directory))
 
 
 def read_text(path: Path) -> str:
@@ -152,7 +133,7 @@ def update(
         raise TargetError(f"{directory} is not a directory; pass a project made by 'plugscaffold new'")
     catalog = catalog or load_catalog()
     with project_lock(directory, on_wait), ExitStack() as stack:
-        recorded = read_answers(directory)
+        recorded = Answers.load(directory)
         base, record = _base(directory, recorded, catalog)
         base, notes = true_base(directory, recorded, base)
         copier = _read_copier_answers(directory)
@@ -168,15 +149,15 @@ def update(
         worker = stack.enter_context(SmokeWorker()) if smoke and edited else None
 
         gen = generate(
-            recorded["name"],
-            {**recorded["options"], **{k: v for k, v in changes.items() if v is not None}},
+            recorded.name,
+            {**recorded.options, **{k: v for k, v in changes.items() if v is not None}},
             check=check,
             smoke=smoke,
             write=False,
             project=project or record is not None,
             catalog=catalog,
         )
-        result = _merge_all(directory, base, gen, recorded["modules"], catalog, upgrade_modules)
+        result = _merge_all(directory, base, gen, recorded.modules, catalog, upgrade_modules)
         result.notes = notes
         if smoke and not result.conflicts and result.merged["model.py"] != gen.contents["model.py"]:
             # Your edits make the file on disk differ from the one checked: check it as written.
@@ -214,20 +195,20 @@ def update(
     return result
 
 
-def _base(directory: Path, recorded: dict[str, Any], catalog: Catalog) -> tuple[dict[str, str], Any]:
+def _base(directory: Path, recorded: Answers, catalog: Catalog) -> tuple[dict[str, str], Any]:
     """What plugscaffold generated before (regenerated from the answers), and the project record."""
     try:
-        old_spec = make_spec(catalog, recorded["name"], recorded["options"])
+        old_spec = make_spec(catalog, recorded.name, recorded.options)
     except PlugscaffoldError as exc:
         raise SpecError(f"{directory / ANSWERS_FILE} records options this catalog rejects: {exc}") from None
     old_plan = make_plan(old_spec, catalog)
-    base = {"model.py": render_model(old_plan, catalog, recorded["parameters"])}
-    record = recorded.get("project")
+    base = {"model.py": render_model(old_plan, catalog, recorded.parameters)}
+    record = recorded.project
     if record is not None:
         try:
             project_check, measured = read_project_record(record)
         except ValueError as exc:
-            raise SpecError(f"{directory / ANSWERS_FILE} is corrupted ({exc}); {_FIX}") from None
+            raise SpecError(f"{directory / ANSWERS_FILE} is corrupted ({exc}); {FIX}") from None
         base.update(project_files(old_plan, catalog, measured, project_check))
     return base, record
 
@@ -237,7 +218,7 @@ RECORDS = (ANSWERS_FILE, GENERATED_FILE)
 
 
 def true_base(
-    directory: Path, recorded: dict[str, Any], rendered: dict[str, str]
+    directory: Path, recorded: Answers, rendered: dict[str, str]
 ) -> tuple[dict[str, str], list[str]]:
     """The text plugscaffold generated for each file, and a note for each file whose base
     is not the re-rendered one.
@@ -248,8 +229,8 @@ def true_base(
     the digest (you did not edit it). Only when none does (a project made before digests
     were recorded has none to check) is the re-rendered base used as it is.
     """
-    digests = recorded.get("generated")
-    if not isinstance(digests, dict):
+    digests = recorded.generated
+    if digests is None:
         return rendered, []  # made before plugscaffold recorded what it generated
     stored: dict[str, str] = {}
     path = directory / GENERATED_FILE
@@ -258,7 +239,7 @@ def true_base(
             stored = read_generated(read_text(path))
         except ValueError:
             stored = {}
-    made = f"plugscaffold {recorded.get('plugscaffold_version')}, catalog {recorded.get('catalog_version')}"
+    made = f"plugscaffold {recorded.plugscaffold_version}, catalog {recorded.catalog_version}"
     base, notes = dict(rendered), []
     for relative, wanted in digests.items():
         if not isinstance(relative, str) or relative in RECORDS:
@@ -356,9 +337,9 @@ def _read_copier_answers(directory: Path) -> dict[str, Any] | None:
     path = directory / COPIER_ANSWERS
     if not os.path.lexists(path):
         return None
-    data = read_yaml(path, fix=_FIX)
+    data = read_yaml(path, fix=FIX)
     if not isinstance(data, dict):
-        raise SpecError(f"{path} is corrupted (not a mapping); {_FIX}")
+        raise SpecError(f"{path} is corrupted (not a mapping); {FIX}")
     return data
 
 

@@ -90,6 +90,17 @@ def test_update_without_changes_is_a_no_op_on_an_edited_file(project, run_cli):
     assert (project / "model.py").read_text() == before
 
 
+def test_the_answers_file_is_one_typed_record_that_loads_and_dumps_unchanged(project):
+    from plugscaffold.answers import Answers
+
+    text = (project / ".plugscaffold.yml").read_text()
+    recorded = Answers.load(project)
+    assert recorded.name == "proj" and recorded.options["up"] == "dysample"
+    assert {"up/dysample", "attn/se"} <= set(recorded.modules)
+    assert "model.py" in recorded.generated and recorded.project is None
+    assert recorded.dump() == text
+
+
 @pytest.mark.parametrize("damage", ["missing", "not yaml", "no options"])
 def test_a_missing_or_corrupted_answers_file_is_one_line_and_changes_nothing(damage, project, run_cli):
     answers = project / ".plugscaffold.yml"
