@@ -185,17 +185,17 @@ class Composed:
     needs: tuple[Need, ...] = ()
 
 
-def compose(node: Node, catalog: Catalog, channels: int, where: str) -> Composed:
+def build_attention(node: Node, catalog: Catalog, channels: int, where: str) -> Composed:
     """Constructor code for an attention expression at a position with ``channels``."""
     if isinstance(node, Leaf):
         entry, overrides, _ = resolve_choice(catalog, "attn", node.text, where)
         placed = place(entry, entry.resolve_params(dict(overrides), where), where=where, in_channels=channels)
         return Composed(placed.code, (entry,), (), (), placed.needs)
     if isinstance(node, Serial):
-        parts = [compose(step, catalog, channels, where) for step in node.steps]
+        parts = [build_attention(step, catalog, channels, where) for step in node.steps]
         return _combine("Serial", node.steps, parts, [])
     if isinstance(node, Parallel):
-        parts = [compose(branch, catalog, channels, where) for branch in node.branches]
+        parts = [build_attention(branch, catalog, channels, where) for branch in node.branches]
         extra = []
         if node.merge.name == "cat":
             n = len(parts)
@@ -207,7 +207,7 @@ def compose(node: Node, catalog: Catalog, channels: int, where: str) -> Composed
                 )
             extra.append(_fusion(node.merge.text, catalog, channels, where))
         return _combine("Parallel", node.branches, parts, extra)
-    body = compose(node.body, catalog, channels, where)
+    body = build_attention(node.body, catalog, channels, where)
     extra = [_fusion(node.merge.text, catalog, channels, where)] if node.merge else []
     merged = f", merge={extra[0].code}" if extra else ""
     return Composed(

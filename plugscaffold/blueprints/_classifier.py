@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ..catalog import Catalog, Entry
 from ..compose import Leaf, Node, render
-from ..plan import Hook, Layer, Need, Shape, compose, hook_code, params_of, place
+from ..plan import Hook, Layer, Need, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec
 
 
@@ -77,7 +77,7 @@ class Parts:
         node = placed.get(position)
         if node is None:
             return ""
-        c = compose(node, catalog, channels, f"attn at {position} of {where}")
+        c = build_attention(node, catalog, channels, f"attn at {position} of {where}")
         self.entries += c.entries
         self.classes += c.classes
         self.notes += c.notes

@@ -32,7 +32,7 @@ from .. import expr
 from ..catalog import Catalog, Entry
 from ..compose import Leaf, Node
 from ..errors import PlanError
-from ..plan import Hook, Layer, Need, Plan, Shape, compose, hook_code, params_of, place
+from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec
 from . import Blueprint, ByOption, EncoderStages, Option
 
@@ -277,7 +277,7 @@ def _attention(
     catalog: Catalog, placed: dict[str, Node], position: str, channels: int, where: str
 ) -> tuple[str, tuple[Entry, ...], tuple[str, ...], tuple[str, ...], tuple[Need, ...]]:
     node = placed[position]
-    c = compose(node, catalog, channels, f"attn at {position} of {where}")
+    c = build_attention(node, catalog, channels, f"attn at {position} of {where}")
     return c.code, c.entries, c.classes, c.notes, c.needs
 
 

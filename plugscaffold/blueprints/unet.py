@@ -17,7 +17,7 @@ from .. import expr
 from ..catalog import Catalog
 from ..compose import Leaf, render
 from ..errors import PlanError
-from ..plan import Hook, Layer, Need, Plan, Shape, compose, hook_code, params_of, place
+from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec, make_spec
 from . import Blueprint, ByOption, EncoderStages, Option, encoders
 
@@ -100,7 +100,7 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
         if node is None:
             return
         where = f"attn at {position} of {stage}"
-        c = compose(node, catalog, channels, where)
+        c = build_attention(node, catalog, channels, where)
         label = _label(c.code) if isinstance(node, Leaf) else render(node)
         layers.append(
             Layer(
