@@ -340,7 +340,7 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
 
 
 def model_options(args: argparse.Namespace, catalog: Catalog) -> dict:
-    keys = ("arch", *blueprints.all_options(), *catalog.slots)
+    keys = (*blueprints.option_names(), *catalog.slots)
     return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
 
 

@@ -157,7 +157,7 @@ def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = N
                 f"--{key.replace('_', '-')} is not an option of --arch {blueprint.name}; "
                 f"it takes {', '.join('--' + u.replace('_', '-') for u in uses)}"
             )
-        known = [*catalog.slots, *blueprints.all_options(), "arch"]
+        known = [*catalog.slots, *blueprints.option_names()]
         raise SpecError(f"unknown option '{shorten(key)}'{did_you_mean(str(key), known)}")
     return Spec(
         name=name,

@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import blueprints
 from ..catalog import Catalog
 from ..spec import PLACED_SLOT
 from .study import CHECK_KEYS, MEASURE_KEYS, SLURM_KEYS, TRAIN_KEYS, StudyError, parse_study, read_study
 
-SIZE_OPTIONS = ("arch", "in_channels", "classes", "depth", "width", "factor")
 EXAMPLES = """\
 examples:
   plugscaffold ablate examples/ablation.yaml
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser, catalog: Catalog) -> None:
     )
     parser.add_argument("--out", metavar="DIR", help="the study folder (default: ./NAME); rerun to resume")
     model = parser.add_argument_group("short form: factors (comma-separated levels) and baseline options")
-    for key in SIZE_OPTIONS:
+    for key in blueprints.option_names():
         model.add_argument(f"--{key.replace('_', '-')}", metavar="V[,V...]")
     for slot in catalog.slots:
         if slot == PLACED_SLOT:
@@ -94,7 +94,7 @@ def split_levels(text: str) -> list[str]:
 def short_form(args: argparse.Namespace, catalog: Catalog) -> dict:
     """The study data of the short form (validated like a file by parse_study)."""
     baseline, factors = {}, {}
-    for key in (*SIZE_OPTIONS, *catalog.slots):
+    for key in (*blueprints.option_names(), *catalog.slots):
         value = getattr(args, key, None)
         if value is None:
             continue
@@ -104,7 +104,7 @@ def short_form(args: argparse.Namespace, catalog: Catalog) -> dict:
             ]
         else:
             levels = split_levels(value)
-            if key in SIZE_OPTIONS[1:]:
+            if key in blueprints.all_options():
                 levels = [int(v) if v.strip().isdigit() else v for v in levels]
         if len(levels) == 1:
             baseline[key] = levels[0]
@@ -133,7 +133,7 @@ def build_study(args: argparse.Namespace, catalog: Catalog):
     path = Path(args.study)
     is_file = path.suffix in (".yaml", ".yml") or path.is_file()
     if is_file:
-        given = [k for k in (*SIZE_OPTIONS, *catalog.slots) if getattr(args, k, None) is not None]
+        given = [k for k in (*blueprints.option_names(), *catalog.slots) if getattr(args, k, None) is not None]
         if given or args.design:
             flag = f"--{(given or ['design'])[0].replace('_', '-')}"
             raise StudyError(

@@ -227,6 +227,12 @@ def all_options() -> dict[str, list[tuple[Blueprint, Option]]]:
     return found
 
 
+def option_names() -> tuple[str, ...]:
+    """Every model option that is not a slot: 'arch' and the options some blueprint takes
+    (the one list the CLI, homework specs and ablation studies accept)."""
+    return ("arch", *all_options())
+
+
 def encoders() -> dict[str, tuple[Blueprint, Mapping[str, Any]]]:
     """Preset name -> (classifier blueprint, options), for every blueprint usable as an encoder."""
     return {
@@ -279,5 +285,6 @@ __all__ = [
     "get",
     "make_plan",
     "names",
+    "option_names",
     "registry",
 ]

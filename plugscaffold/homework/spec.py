@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .. import blueprints
 from ..catalog import NONE, Catalog
 from ..choice import resolve_choice
 from ..errors import HomeworkError as HomeworkError  # re-exported: defined in errors.py
@@ -19,7 +20,6 @@ _SPEC_KEYS = (
     "title", "seed", "name", "model", "pool", "implement", "students", "groups", "assign", "points", "check",
 )  # fmt: skip
 _CHECK_KEYS = ("smoke", "size", "batch", "timeout")
-_SIZE_KEYS = ("arch", "in_channels", "classes", "depth", "width")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
@@ -113,7 +113,7 @@ def _parse_model(model: Any, catalog: Catalog, where: str) -> dict[str, Any]:
         raise SpecError(
             f"{where}: 'model' must be a mapping of 'plugscaffold new' options, e.g. {{width: 16, depth: 2}}"
         )
-    known = (*_SIZE_KEYS, *catalog.slots)
+    known = (*blueprints.option_names(), *catalog.slots)
     model = {str(k).replace("-", "_"): v for k, v in model.items()}
     for key in model:
         if key not in known:
