@@ -726,3 +726,14 @@ def test_homework_command_errors_are_one_line(run_cli, tmp_path):
     for args in (("--jobs", "0"), ("--memory", "10"), ()):
         bad = run_cli("grade", "hw", *(("subs",) if args else ()), *args)
         assert bad.code == 1 and len(bad.err.strip().splitlines()) == 1, bad.err
+
+
+def test_a_homework_model_takes_every_option_new_takes(catalog):
+    from plugscaffold import blueprints
+    from plugscaffold.homework.spec import _parse_model
+
+    model = {"arch": "unet", "encoder": "resnet18", "width-per-group": 64, "up": "dysample"}
+    assert _parse_model(model, catalog, "spec.yaml")["encoder"] == "resnet18"
+    assert set(blueprints.option_names()) >= {"arch", "width", "depth", "encoder", "variant"}
+    with pytest.raises(SpecError, match="unknown option 'encodr' \\(did you mean 'encoder'"):
+        _parse_model({"encodr": "resnet18"}, catalog, "spec.yaml")
