@@ -1,10 +1,12 @@
 """Plan -> a runnable training project beside model.py (``plugscaffold new ... --project``).
 
-One public function, :func:`project_files`: pure data in, file texts out. train.py,
-predict.py, data.py and test_model.py are real Python files in ``templates/project/``,
-copied as they are (ruff and black check them there); what differs per model is in the
-small generated config.py, rendered with the README and the diagram by the same Jinja
-environment as model.py. No torch here: generation stays torch-free.
+One public function, :func:`project_files`: pure data in, file texts out. The Python
+files are real files, copied as they are (ruff and black check them there): what every
+task shares (train.py, export.py, images.py, test_train.py) in ``templates/project/``, what a task uses
+alone (data.py, metrics.py, predict.py, test_model.py) in ``templates/project/TASK/``
+(the blueprint's task), so a project carries only its own task's code. What differs per
+model is in the small generated config.py, rendered with the README and the diagram by
+the same Jinja environment as model.py. No torch here: generation stays torch-free.
 
 The architecture diagram (README's Mermaid block and architecture.svg) is drawn from the
 Plan alone: one node per layer, an edge for every tensor a layer reads, labelled with the
@@ -31,7 +33,17 @@ from .errors import SpecError
 from .render import environment, format_code
 from .smoke import Check, SmokeResult
 
-_PYTHON = ("config.py", "train.py", "predict.py", "export.py", "data.py", "test_model.py")
+_PYTHON = (
+    "config.py",
+    "train.py",
+    "predict.py",
+    "export.py",
+    "data.py",
+    "images.py",
+    "metrics.py",
+    "test_model.py",
+    "test_train.py",
+)
 _TEXT = ("README.md", "requirements.txt", "architecture.svg")
 #: The files ``--project`` adds beside model.py.
 PROJECT_FILES = (*_PYTHON, *_TEXT)
@@ -57,18 +69,24 @@ def project_files(plan: Plan, catalog: Catalog, smoke: SmokeResult | None, check
 
 
 def _project_file(env: Environment, name: str, context: dict[str, Any]) -> str:
-    """``templates/project/NAME`` as it is when it is a real file (train.py, data.py, ...:
-    Python that ruff and black check like the package's own), else NAME.jinja rendered
-    with ``context`` (config.py, the README, ...), Python formatted with black."""
-    try:
-        return env.loader.get_source(env, f"project/{name}")[0]
-    except TemplateNotFound:
-        text = env.get_template(f"project/{name}.jinja").render(**context)
-        return format_code(text) if name in _PYTHON else text
+    """The real file ``templates/project/TASK/NAME`` (data.py, predict.py, ...: this task's
+    own) or ``templates/project/NAME`` (train.py, ...: every task's) as it is: Python that
+    ruff and black check like the package's own. Else NAME.jinja rendered with ``context``
+    (config.py, the README, ...), Python formatted with black."""
+    for source in (f"project/{context['task']}/{name}", f"project/{name}"):
+        try:
+            return env.loader.get_source(env, source)[0]
+        except TemplateNotFound:
+            pass
+    text = env.get_template(f"project/{name}.jinja").render(**context)
+    return format_code(text) if name in _PYTHON else text
 
 
-#: The tasks the project templates are written for (segmentation: masks, Dice and IoU).
-PROJECT_TASKS = ("segmentation",)
+#: The tasks the project templates are written for: segmentation (masks, Dice and IoU)
+#: and classification (one label per image, accuracy), each in templates/project/TASK/.
+PROJECT_TASKS = ("segmentation", "classification")
+#: What picks best.pt and --target per task (the task's metrics.py says the same).
+MAIN_METRICS = {"segmentation": "dice", "classification": "accuracy"}
 
 
 def check_task(plan: Plan) -> str:
@@ -441,10 +459,12 @@ def _context(
         "in_channels": plan.input.channels,
         "classes": plan.output.channels,
         "divisor": plan.divisor,
+        "pads": plan.pads,
+        "output": plan.output.text,
         "height": height,
         "width": width,
         "size_text": check.size_text,
-        "main_metric": "dice",
+        "main_metric": MAIN_METRICS[task],
         "plugins": plugins,
         "license_notice": license_notice(chosen_plugins(plan, catalog)),
         "cost": cost,

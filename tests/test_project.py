@@ -20,6 +20,8 @@ from plugscaffold.project import project_files
 from plugscaffold.smoke import Check
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "project"
+SHARED = ("train.py", "export.py", "images.py", "test_train.py")  # every task's project files
+TASK_FILES = ("data.py", "metrics.py", "predict.py", "test_model.py")  # templates/project/TASK/
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +33,10 @@ FILES = {
     "predict.py",
     "export.py",
     "data.py",
+    "images.py",
+    "metrics.py",
     "test_model.py",
+    "test_train.py",
     "README.md",
     "requirements.txt",
     "architecture.svg",
@@ -71,9 +76,17 @@ def rows(path: Path) -> list[dict]:
 
 
 def load_module(path: Path, name: str):
+    """``path`` imported as ``name``; its own imports of its project's files (data.py's
+    ``from images import ...``) resolve in its folder."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    for sibling in ("images", "metrics"):
+        sys.modules.pop(sibling, None)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
     return module
 
 
@@ -107,11 +120,10 @@ def test_requirements_name_what_the_project_imports(project):
 
 
 def test_the_scripts_are_real_python_files_checked_like_the_package(project):
-    # train.py, predict.py, data.py and test_model.py are copied as they are: black at 88 leaves
-    # them unchanged, ruff's E, W and F rules pass, and only config.py differs per model.
-    static = [
-        TEMPLATES / name for name in ("train.py", "predict.py", "export.py", "data.py", "test_model.py")
-    ]
+    # The Python files are copied as they are (every task's from templates/project/, the
+    # task's own from templates/project/segmentation/): black at 88 leaves them unchanged,
+    # ruff's E, W and F rules pass, and only config.py differs per model.
+    static = [*(TEMPLATES / name for name in SHARED), *(TEMPLATES / "segmentation" / name for name in TASK_FILES)]
     for path in static:
         assert (project / path.name).read_bytes() == path.read_bytes(), path.name
         assert not path.with_name(path.name + ".jinja").exists()
@@ -127,7 +139,7 @@ def test_the_scripts_are_real_python_files_checked_like_the_package(project):
 
 def test_a_segmentation_project_carries_no_classification_code(project):
     # Only what the task uses (issue 14): no class-folder loader, no accuracy, no task branches.
-    for name in ["train.py", "predict.py", "data.py", "test_model.py", "README.md"]:
+    for name in [*SHARED, *TASK_FILES, "README.md"]:
         text = (project / name).read_text(encoding="utf-8")
         for word in ["classif", "ClassFolder", "accuracy", 'TASK == "', "CLASS_NAME"]:
             assert word not in text, (name, word)
@@ -145,7 +157,7 @@ def test_project_generation_does_not_import_torch(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, check=False, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "9"
+    assert proc.stdout.strip() == str(len(FILES))
 
 
 def test_readme_has_commands_citations_costs_and_a_mermaid_diagram_of_every_layer(tmp_path):

@@ -1,9 +1,9 @@
-"""Train the segmentation model of model.py (its settings: config.py).
+"""Train the model of model.py (its task and settings: config.py).
 
 Written by plugscaffold beside model.py. Runs on a CPU or a GPU, in one process or in
 several with torchrun (DistributedDataParallel):
 
-    python train.py                                 # synthetic shapes (data.py)
+    python train.py                                 # synthetic data (data.py)
     python train.py --data DIR                      # your own images (layouts in data.py)
     python train.py --resume                        # continue from runs/last.pt
     torchrun --standalone --nproc_per_node 2 train.py   # one process per GPU (gloo on CPU)
@@ -39,11 +39,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from config import CLASSES, IN_CHANNELS, SIZE, TASK, Model
-from data import BadSample, DataError, make_datasets
+from data import make_datasets
+from images import BadSample, DataError
+from metrics import MAIN_METRIC, METRICS, scores
 
 LABELS = max(CLASSES, 2)  # one output channel means a binary task: labels 0 and 1
-MAIN_METRIC = "dice"  # picks best.pt and --target
-METRICS = ("dice", "iou")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="DIR",
         type=Path,
         default=None,
-        help="folder of real data (layouts in data.py); none: synthetic shapes",
+        help="folder of real data (layouts in data.py); none: synthetic data",
     )
     parser.add_argument(
         "--epochs", metavar="N", type=int, default=20, help="epochs in all"
@@ -173,7 +173,7 @@ def compute_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def predict(logits: torch.Tensor) -> torch.Tensor:
-    """Class index per pixel: (B, C, H, W) logits -> (B, H, W)."""
+    """Class index per output: (B, C, ...) logits -> (B, ...)."""
     if CLASSES == 1:
         return (logits[:, 0] > 0).long()
     return logits.argmax(1)
@@ -183,26 +183,6 @@ def confusion(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(LABELS, LABELS) counts: row = true label, column = predicted label."""
     index = (target * LABELS + pred).flatten()
     return torch.bincount(index, minlength=LABELS * LABELS).view(LABELS, LABELS)
-
-
-def scores(counts: torch.Tensor) -> dict[str, float]:
-    """Dice and IoU averaged over the foreground classes (1 .. LABELS-1).
-
-    Computed from counts summed over the whole validation set (and all processes), so
-    the result does not depend on the batch size or the number of processes. A class
-    absent from both the prediction and the truth is left out of the average.
-    """
-    counts = counts.double()
-    hits = counts.diag()
-    predicted, true = counts.sum(0), counts.sum(1)
-    dice, iou = [], []
-    for c in range(1, LABELS):
-        if predicted[c] + true[c] > 0:
-            dice.append(2 * hits[c] / (predicted[c] + true[c]))
-            iou.append(hits[c] / (predicted[c] + true[c] - hits[c]))
-    if not dice:
-        return {"dice": 1.0, "iou": 1.0}
-    return {"dice": sum(dice).item() / len(dice), "iou": sum(iou).item() / len(iou)}
 
 
 # --- processes and devices ------------------------------------------------------------
@@ -463,7 +443,10 @@ def load_last(args: argparse.Namespace) -> dict:
 
 def load_pretrained(model: nn.Module, path: Path) -> None:
     """Weights from ``path`` (a state_dict, or a dict holding one under "state_dict" or
-    "model") into ``model.encoder`` if the model has one, else into the model; strict.
+    "model"), strict: into ``model.encoder`` when the model has one, leaving out the
+    checkpoint's head (its last layer, which an encoder lacks); else into the whole model,
+    where the head keeps its initial weights when its shapes differ (a checkpoint trained
+    for another number of classes).
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -474,19 +457,46 @@ def load_pretrained(model: nn.Module, path: Path) -> None:
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not state:
         raise TrainError(f"--pretrained {path}: no state_dict in it")
     target = getattr(model, "encoder", model)
+    where = "model.encoder" if target is not model else "the model"
+    own = target.state_dict()
     if target is not model:  # the checkpoint's head is not part of the encoder
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    try:
-        target.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[1:2] or [str(exc)]
-        where = "model.encoder" if target is not model else "the model"
+        head = head_of(state)
+        state = {k: v for k, v in state.items() if k in own or not k.startswith(head)}
+    else:
+        head = head_of(own)
+        state = {
+            k: v
+            for k, v in state.items()
+            if not (k.startswith(head) and k in own and own[k].shape != v.shape)
+        }
+    if any(k in own and own[k].shape != v.shape for k, v in state.items()):
+        bad = next(k for k, v in state.items() if k in own and own[k].shape != v.shape)
         raise TrainError(
-            f"--pretrained {path} does not fit {where}: {first[0].strip()}"
-        ) from None
+            f"--pretrained {path} does not fit {where}: {bad} is "
+            f"{tuple(state[bad].shape)} there, {tuple(own[bad].shape)} here"
+        )
+    missing = sorted(set(own) - set(state))
+    kept = [k for k in missing if k.startswith(head) and target is model]
+    unexpected = sorted(set(state) - set(own))
+    if unexpected or len(kept) != len(missing):
+        names = unexpected or [k for k in missing if k not in kept]
+        what = "unexpected" if unexpected else "missing"
+        raise TrainError(
+            f"--pretrained {path} does not fit {where}: {len(names)} {what} key(s), "
+            f"e.g. {', '.join(names[:3])}"
+        )
+    target.load_state_dict(state, strict=not kept)
+    if kept:
+        print(f"--pretrained: {head}* left at its initial weights (other classes)")
+
+
+def head_of(state: dict) -> str:
+    """The key prefix of the last layer in ``state``: "fc." for "fc.weight", "fc.bias"."""
+    last = list(state)[-1]
+    return last.rsplit(".", 1)[0] + "." if "." in last else last
 
 
 def read_checkpoint(path: Path) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from data import IMAGE_SUFFIXES, DataError, image_size, images_in, load_image, pillow
+from images import IMAGE_SUFFIXES, DataError, image_size, images_in, load_image, pillow
 from train import (
     IN_CHANNELS,
     LABELS,
