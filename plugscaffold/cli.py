@@ -80,8 +80,9 @@ def build_parser(catalog: Catalog) -> argparse.ArgumentParser:
     output.add_argument("--stdout", action="store_true", help="print model.py to stdout and write nothing")
     output.add_argument(
         "--project", action="store_true",
-        help="also write a training project: config.py, train.py (DDP via torchrun), predict.py, data.py, "
-        "test_model.py, README.md, architecture.svg, requirements.txt",
+        help="also write a training project for the architecture's task: config.py, train.py (DDP via "
+        "torchrun), predict.py, export.py, data.py, images.py, metrics.py, tests, README.md, architecture.svg, "
+        "requirements.txt",
     )  # fmt: skip
 
     upd = sub.add_parser(

@@ -80,7 +80,7 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
         if "train.py" in gen.contents:
             where = _relative(gen.files[0].parent)
             lines.append(
-                f"Next         cd {where} && python train.py   (tests: python -m pytest test_model.py)"
+                f"Next         cd {where} && python train.py   (tests: python -m pytest)"
             )
     return "\n".join(lines)
 
