@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import ClassVar, Union
 
 from .catalog import NONE, Catalog
 from .choice import resolve_choice
@@ -43,28 +43,38 @@ class Merge:
 
 
 @dataclass(frozen=True)
-class Serial:
-    steps: tuple[Node, ...]
+class SerialTerm:
+    """a+b: a then b; emitted as the nn.Module ``Serial``."""
+
+    steps: tuple[Term, ...]
+    module: ClassVar[str] = "Serial"
 
 
 @dataclass(frozen=True)
-class Parallel:
-    branches: tuple[Node, ...]
+class ParallelTerm:
+    """a/b: both on the same input, merged; emitted as the nn.Module ``Parallel``."""
+
+    branches: tuple[Term, ...]
     merge: Merge
+    module: ClassVar[str] = "Parallel"
 
 
 @dataclass(frozen=True)
-class Residual:
-    body: Node
+class ResidualTerm:
+    """a^: the input added back (or merged); emitted as the nn.Module ``Residual``."""
+
+    body: Term
     merge: Merge | None  # None: plain addition
+    module: ClassVar[str] = "Residual"
 
 
-Node = Union[Leaf, Serial, Parallel, Residual]
+#: A parsed attention expression (a term of the grammar).
+Term = Union[Leaf, SerialTerm, ParallelTerm, ResidualTerm]
 
 
 @dataclass(frozen=True)
 class Placement:
-    expr: Node
+    expr: Term
     positions: tuple[str, ...]
 
     @property
@@ -72,19 +82,19 @@ class Placement:
         return f"{render(self.expr)}@{','.join(self.positions)}"
 
 
-def render(node: Node) -> str:
+def render(node: Term) -> str:
     """Canonical text of ``node`` (parses back to the same tree)."""
     if isinstance(node, Leaf):
         return node.text
-    if isinstance(node, Serial):
-        return "+".join(_wrap(s, (Residual,)) for s in node.steps)
-    if isinstance(node, Parallel):
+    if isinstance(node, SerialTerm):
+        return "+".join(_wrap(s, (ResidualTerm,)) for s in node.steps)
+    if isinstance(node, ParallelTerm):
         merge = "" if node.merge.name == "sum" else f"~{node.merge.text}"
-        return "/".join(_wrap(b, (Serial, Parallel, Residual)) for b in node.branches) + merge
+        return "/".join(_wrap(b, (SerialTerm, ParallelTerm, ResidualTerm)) for b in node.branches) + merge
     return render(node.body) + "^" + (node.merge.text if node.merge else "")
 
 
-def _wrap(node: Node, kinds: tuple[type, ...]) -> str:
+def _wrap(node: Term, kinds: tuple[type, ...]) -> str:
     return f"({render(node)})" if isinstance(node, kinds) else render(node)
 
 
@@ -123,7 +133,7 @@ class _Parser:
             self.tokens.append((kind, match.group(kind)))
             index = match.end()
 
-    def parse(self) -> Node:
+    def parse(self) -> Term:
         if not self.tokens:
             raise SpecError(f"--attn is empty; {USAGE}")
         node = self.expr()
@@ -140,7 +150,7 @@ class _Parser:
         self.pos += 1
         return self.tokens[self.pos - 1]
 
-    def expr(self) -> Node:
+    def expr(self) -> Term:
         node = self.serial()
         if self.peek() == "^":
             self.take()
@@ -149,17 +159,17 @@ class _Parser:
                 if self.pos < len(self.tokens) and self.tokens[self.pos][0] == "name"
                 else None
             )
-            node = Residual(node, merge)
+            node = ResidualTerm(node, merge)
         return node
 
-    def serial(self) -> Node:
+    def serial(self) -> Term:
         steps = [self.parallel()]
         while self.peek() == "+":
             self.take()
             steps.append(self.parallel())
-        return steps[0] if len(steps) == 1 else Serial(tuple(steps))
+        return steps[0] if len(steps) == 1 else SerialTerm(tuple(steps))
 
-    def parallel(self) -> Node:
+    def parallel(self) -> Term:
         branches = [self.atom()]
         while self.peek() == "/":
             self.take()
@@ -172,9 +182,9 @@ class _Parser:
                 raise SpecError(
                     f"--attn {self.text}: '~{merge.text}' merges parallel branches (a/b~{merge.text})"
                 )
-        return branches[0] if len(branches) == 1 else Parallel(tuple(branches), merge)
+        return branches[0] if len(branches) == 1 else ParallelTerm(tuple(branches), merge)
 
-    def atom(self) -> Node:
+    def atom(self) -> Term:
         kind, value = self.take()
         if value == "(":
             node = self.expr()

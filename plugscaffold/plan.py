@@ -9,14 +9,13 @@ name is special-cased anywhere.
 from __future__ import annotations
 
 import keyword
-
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from . import expr
 from .catalog import Catalog, Entry
 from .choice import resolve_choice
-from .compose import Leaf, Node, Parallel, Serial
+from .compose import Leaf, ParallelTerm, SerialTerm, Term
 from .errors import PlanError
 from .options import Check
 from .spec import Spec
@@ -185,16 +184,16 @@ class Composed:
     needs: tuple[Need, ...] = ()
 
 
-def build_attention(node: Node, catalog: Catalog, channels: int, where: str) -> Composed:
+def build_attention(node: Term, catalog: Catalog, channels: int, where: str) -> Composed:
     """Constructor code for an attention expression at a position with ``channels``."""
     if isinstance(node, Leaf):
         entry, overrides, _ = resolve_choice(catalog, "attn", node.text, where)
         placed = place(entry, entry.resolve_params(dict(overrides), where), where=where, in_channels=channels)
         return Composed(placed.code, (entry,), (), (), placed.needs)
-    if isinstance(node, Serial):
+    if isinstance(node, SerialTerm):
         parts = [build_attention(step, catalog, channels, where) for step in node.steps]
         return _combine("Serial", node.steps, parts, [])
-    if isinstance(node, Parallel):
+    if isinstance(node, ParallelTerm):
         parts = [build_attention(branch, catalog, channels, where) for branch in node.branches]
         extra = []
         if node.merge.name == "cat":
@@ -235,7 +234,7 @@ def _fusion(text: str, catalog: Catalog, channels: int, where: str) -> Composed:
     return Composed(code, (entry,), ("FuseProject",), (note,), placed.needs)
 
 
-def _combine(cls: str, nodes: tuple[Node, ...], parts: list[Composed], extra: list[Composed]) -> Composed:
+def _combine(cls: str, nodes: tuple[Term, ...], parts: list[Composed], extra: list[Composed]) -> Composed:
     names = _child_names(nodes)
     args = [f"{name}={part.code}" for name, part in zip(names, parts)]
     args += [f"merge={e.code}" for e in extra]
@@ -249,9 +248,9 @@ def _combine(cls: str, nodes: tuple[Node, ...], parts: list[Composed], extra: li
     )
 
 
-def _child_names(nodes: tuple[Node, ...]) -> list[str]:
+def _child_names(nodes: tuple[Term, ...]) -> list[str]:
     """Keyword names for children: the module's name, or the composition's kind; numbered if repeated."""
-    base = [n.name if isinstance(n, Leaf) else type(n).__name__.lower() for n in nodes]
+    base = [n.name if isinstance(n, Leaf) else n.module.lower() for n in nodes]
     base = [f"{b}_" if keyword.iskeyword(b) else b for b in base]  # nonlocal -> nonlocal_
     return [f"{b}{base[:i].count(b) + 1}" if base.count(b) > 1 else b for i, b in enumerate(base)]
 

@@ -26,10 +26,9 @@ from jinja2 import Environment, TemplateNotFound
 from . import __version__, blueprints
 from .answers import project_command
 from .catalog import Catalog, license_notice
-from .compose import Leaf, Parallel, Serial, render
-from .compose import Node as Expr
-from .plan import Plan, Shape, chosen_plugins
+from .compose import Leaf, ParallelTerm, SerialTerm, Term, render
 from .errors import SpecError
+from .plan import Plan, Shape, chosen_plugins
 from .render import environment, format_code
 from .smoke import Check, SmokeResult
 
@@ -213,15 +212,15 @@ def _wrap(text: str, width: float, size: float) -> list[str]:
     return lines or [""]
 
 
-def _describe(node: Expr, x: str = "x") -> str:
+def _describe(node: Term, x: str = "x") -> str:
     """What a composite attention computes, as a formula: 'se+cbam^' -> 'x + cbam(se(x))'."""
     if isinstance(node, Leaf):
         return f"{node.name}({x})"
-    if isinstance(node, Serial):
+    if isinstance(node, SerialTerm):
         for step in node.steps:
             x = _describe(step, x)
         return x
-    if isinstance(node, Parallel):
+    if isinstance(node, ParallelTerm):
         branches = [_describe(branch, x) for branch in node.branches]
         if node.merge.name == "sum":
             return "(" + " + ".join(branches) + ")"

@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from conftest import load_source
 from plugscaffold import inline
-from plugscaffold.compose import Leaf, Parallel, Residual, Serial, parse_placement, render
+from plugscaffold.compose import Leaf, ParallelTerm, ResidualTerm, SerialTerm, parse_placement, render
 from plugscaffold.errors import SpecError
 from plugscaffold.pipeline import generate
 from plugscaffold import blueprints
@@ -42,8 +42,8 @@ def test_grammar_parses_to_a_canonical_form_that_parses_back(text, canonical, ca
 
 def test_precedence_residual_wraps_the_whole_chain_and_parallel_binds_tighter(catalog):
     expr = parse("se/cbam+se^", catalog).expr
-    assert isinstance(expr, Residual) and isinstance(expr.body, Serial)
-    assert isinstance(expr.body.steps[0], Parallel) and isinstance(expr.body.steps[1], Leaf)
+    assert isinstance(expr, ResidualTerm) and isinstance(expr.body, SerialTerm)
+    assert isinstance(expr.body.steps[0], ParallelTerm) and isinstance(expr.body.steps[1], Leaf)
     assert render(expr) == "se/cbam+se^"
 
 

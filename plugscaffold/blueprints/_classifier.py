@@ -17,7 +17,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, Entry
-from ..compose import Leaf, Node, render
+from ..compose import Leaf, Term, render
 from ..plan import Hook, Layer, Need, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec
 
@@ -31,7 +31,7 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return new
 
 
-def placements(spec: Spec) -> dict[str, Node]:
+def placements(spec: Spec) -> dict[str, Term]:
     """--attn position -> the attention expression placed there."""
     return {position: p.expr for p in spec.attn for position in p.positions}
 
@@ -71,7 +71,7 @@ class Parts:
     needs: list[Need] = field(default_factory=list)
 
     def attention(
-        self, catalog: Catalog, placed: dict[str, Node], position: str, channels: int, where: str
+        self, catalog: Catalog, placed: dict[str, Term], position: str, channels: int, where: str
     ) -> str:
         """Constructor code of the attention at ``position`` ('' when none is placed there)."""
         node = placed.get(position)
@@ -111,7 +111,7 @@ class Parts:
         )
 
 
-def attention_label(node: Node) -> str:
+def attention_label(node: Term) -> str:
     return node.text if isinstance(node, Leaf) else render(node)
 
 

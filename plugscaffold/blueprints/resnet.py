@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from .. import expr
 from ..catalog import Catalog, Entry
-from ..compose import Leaf, Node
+from ..compose import Leaf, Term
 from ..errors import PlanError
 from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec
@@ -240,7 +240,7 @@ def _stages(spec: Spec, catalog: Catalog, prefix_stage: str = "") -> Stages:
     return Stages(layers, block, channels, taps)
 
 
-def _attn_attrs(placed: dict[str, Node]) -> dict[str, str]:
+def _attn_attrs(placed: dict[str, Term]) -> dict[str, str]:
     attrs = dict(ATTRS)
     node = placed.get("branch")
     if node is not None:
@@ -274,7 +274,7 @@ def _block_doc(kind: str, attn: list[tuple[str, str]], down: str, down_entry: En
 
 
 def _attention(
-    catalog: Catalog, placed: dict[str, Node], position: str, channels: int, where: str
+    catalog: Catalog, placed: dict[str, Term], position: str, channels: int, where: str
 ) -> tuple[str, tuple[Entry, ...], tuple[str, ...], tuple[str, ...], tuple[Need, ...]]:
     node = placed[position]
     c = build_attention(node, catalog, channels, f"attn at {position} of {where}")
@@ -306,7 +306,7 @@ def _native_stage(
     spec: Spec,
     catalog: Catalog,
     chosen: dict,
-    placed: dict[str, Node],
+    placed: dict[str, Term],
     attrs: dict[str, str],
     kind: str,
     i: int,
@@ -401,7 +401,7 @@ def _plain_stage(
     spec: Spec,
     catalog: Catalog,
     chosen: dict,
-    placed: dict[str, Node],
+    placed: dict[str, Term],
     i: int,
     count: int,
     cin: int,
