@@ -399,14 +399,6 @@ def _border(x: float, y: float, tx: float, ty: float, box_w: float) -> tuple[flo
 # --- the template context ---------------------------------------------------------------
 
 
-def _human(n: float) -> str:
-    """1234567 -> '1.23 M'."""
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return str(int(n))
-
-
 def _context(
     plan: Plan, catalog: Catalog, smoke: SmokeResult | None, check: Check, graph: Graph
 ) -> dict[str, Any]:
@@ -426,11 +418,13 @@ def _context(
     ]
     cost = None
     if smoke is not None:
+        from .report import human  # the one number format (report imports pipeline, which imports this)
+
         cost = {
             "parameters": f"{smoke.parameters:,}",
-            "parameters_h": _human(smoke.parameters),
-            "flops": _human(smoke.forward_flops),
-            "flops_per_image": _human(smoke.forward_flops / check.batch),
+            "parameters_h": human(smoke.parameters),
+            "flops": human(smoke.forward_flops),
+            "flops_per_image": human(smoke.forward_flops / check.batch),
             "batch": check.batch,
             "torch": smoke.torch_version,
             "threads": smoke.threads,
