@@ -78,14 +78,14 @@ def test_pretrained_fills_the_whole_classifier_and_leaves_a_head_of_other_classe
     checkpoint.update({"fc.weight": torch.zeros(1000, 32), "fc.bias": torch.zeros(1000)})  # ImageNet's head
     torch.save(checkpoint, project / "resnet.pth")
     head = model.fc.weight.detach().clone()
-    train.load_pretrained(model, project / "resnet.pth")
+    assert train.load_pretrained(model, project / "resnet.pth") == "fc."
     assert torch.all(model.conv1.weight == 0.5) and torch.all(model.layer4[0].conv1.weight == 0.5)
     assert torch.equal(model.fc.weight, head)  # 1000 classes there, 5 here: left at its initial weights
     same = {
         k: torch.full_like(v, 0.25) if v.is_floating_point() else v for k, v in model.state_dict().items()
     }
     torch.save(same, project / "same.pth")
-    train.load_pretrained(model, project / "same.pth")
+    assert train.load_pretrained(model, project / "same.pth") is None
     assert torch.all(model.fc.weight == 0.25)  # the same classes: the head is loaded too
     del checkpoint["conv1.weight"]
     torch.save(checkpoint, project / "partial.pth")

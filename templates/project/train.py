@@ -441,12 +441,12 @@ def load_last(args: argparse.Namespace) -> dict:
     return read_checkpoint(path)
 
 
-def load_pretrained(model: nn.Module, path: Path) -> None:
+def load_pretrained(model: nn.Module, path: Path) -> str | None:
     """Weights from ``path`` (a state_dict, or a dict holding one under "state_dict" or
     "model"), strict: into ``model.encoder`` when the model has one, leaving out the
     checkpoint's head (its last layer, which an encoder lacks); else into the whole model,
     where the head keeps its initial weights when its shapes differ (a checkpoint trained
-    for another number of classes).
+    for another number of classes). Returns that head's key prefix, or None.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -489,8 +489,7 @@ def load_pretrained(model: nn.Module, path: Path) -> None:
             f"e.g. {', '.join(names[:3])}"
         )
     target.load_state_dict(state, strict=not kept)
-    if kept:
-        print(f"--pretrained: {head}* left at its initial weights (other classes)")
+    return head if kept else None
 
 
 def head_of(state: dict) -> str:
@@ -578,7 +577,9 @@ def train(
     seed_everything(args.seed)
     model = build_model()
     if args.pretrained is not None and state is None:
-        load_pretrained(model, args.pretrained)
+        kept = load_pretrained(model, args.pretrained)
+        if kept and rank == 0:
+            print(f"--pretrained: {kept}* keeps its initial weights (other classes)")
     if world > 1 and not args.no_sync_bn:
         model = sync_batchnorm(model, device)
     model.to(device)
