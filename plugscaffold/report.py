@@ -11,12 +11,13 @@ from .pipeline import Generated
 from .plan import chosen_plugins, working_size
 
 
-def human(n: float) -> str:
-    """1234567 -> '1.23 M'; FLOP and parameter counts in the report."""
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+def human(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M', and with ``unit`` 'B' 1234 -> '1.23 KB': FLOP, parameter and byte
+    counts in the report, the training project's README and the ablation tables."""
+    for prefix, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return str(int(n))
+            return f"{n / size:.2f} {prefix}{unit}"
+    return f"{int(n)} {unit}".rstrip()
 
 
 def table(rows: list[list[str]], indent: str = "  ") -> list[str]:

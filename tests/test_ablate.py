@@ -450,3 +450,12 @@ def test_the_example_study_is_valid(catalog):
     study = read_study(Path(__file__).resolve().parent.parent / "examples" / "ablation.yaml", catalog)
     assert len(study.variants) == 8 and study.variants[0].name == "baseline"
     assert study.check["size"] == [64, 64] and study.design == "grid"
+
+
+def test_tables_use_the_one_number_format():
+    from plugscaffold.ablate.tables import _human
+    from plugscaffold.report import human
+
+    assert human(1234567) == "1.23 M" and human(999) == "999" and human(2.5e12) == "2.50 T"
+    assert _human(1234, "B") == human(1234, "B") == "1.23 KB"
+    assert _human(12, "B") == "12 B" and _human(None) == "-"

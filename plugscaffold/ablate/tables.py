@@ -7,6 +7,7 @@ import io
 import sys
 
 from ..files import replacing
+from ..report import human
 
 CSV_COLUMNS = (
     "variant", "status", "reason", "changes", "parameters", "flops", "activation_bytes", "latency_ms",
@@ -46,12 +47,8 @@ def records(run) -> list[dict]:
 
 
 def _human(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.2f} {suffix}{unit}".rstrip()
-    return f"{value:g} {unit}".rstrip()
+    """report.human, the one number format; '-' for a value not measured."""
+    return "-" if value is None else human(value, unit)
 
 
 def _delta(value: float | None, base: float | None, percent: bool = True) -> str:
