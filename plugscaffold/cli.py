@@ -20,9 +20,9 @@ from typing import Sequence
 from . import __version__, _interrupted_while_loading, blueprints
 from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
-from .compose import __doc__ as COMPOSITION_HELP
 from .errors import PlugscaffoldError, SpecError, one_line
 from .options import MAX_TIMEOUT, Check, check_timeout, parse_size
+from .placement import __doc__ as COMPOSITION_HELP
 from .smoke import SmokeWorker
 from .spec import PLACED_SLOT
 from .deploy import DESCRIPTIONS as DEPLOY_DESCRIPTIONS, PATHS as DEPLOY_PATHS

@@ -15,9 +15,9 @@ from typing import Any, Mapping
 from . import expr
 from .catalog import Catalog, Entry
 from .choice import resolve_choice
-from .compose import Leaf, ParallelTerm, SerialTerm, Term
 from .errors import PlanError
 from .options import Check
+from .placement import Leaf, ParallelTerm, SerialTerm, Term
 from .spec import Spec
 
 

@@ -26,8 +26,8 @@ from jinja2 import Environment, TemplateNotFound
 from . import __version__, blueprints
 from .answers import project_command
 from .catalog import Catalog, license_notice
-from .compose import Leaf, ParallelTerm, SerialTerm, Term, render
 from .errors import SpecError
+from .placement import Leaf, ParallelTerm, SerialTerm, Term, render
 from .plan import Plan, Shape, chosen_plugins
 from .render import environment, format_code
 from .smoke import Check, SmokeResult

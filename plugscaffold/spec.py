@@ -1,7 +1,7 @@
 """The Spec: what the user asked for, parsed and validated against the catalog.
 
 A slot choice is written ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]`` (see choice.py);
-attention placements use the composition grammar of compose.py.
+attention placements use the composition grammar of placement.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, Mapping
 
 from .catalog import NONE, Catalog
 from .choice import resolve_choice
-from .compose import Placement, parse_placement
 from .errors import SpecError, did_you_mean, shorten
+from .placement import Placement, parse_placement
 
 PLACED_SLOT = "attn"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from conftest import load_source
 from plugscaffold import inline
-from plugscaffold.compose import Leaf, ParallelTerm, ResidualTerm, SerialTerm, parse_placement, render
+from plugscaffold.placement import Leaf, ParallelTerm, ResidualTerm, SerialTerm, parse_placement, render
 from plugscaffold.errors import SpecError
 from plugscaffold.pipeline import generate
 from plugscaffold import blueprints

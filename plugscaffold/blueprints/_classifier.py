@@ -17,7 +17,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, Entry
-from ..compose import Leaf, Term, render
+from ..placement import Leaf, Term, render
 from ..plan import Hook, Layer, Need, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec
 

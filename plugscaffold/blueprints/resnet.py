@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from .. import expr
 from ..catalog import Catalog, Entry
-from ..compose import Leaf, Term
 from ..errors import PlanError
+from ..placement import Leaf, Term
 from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec
 from . import Blueprint, ByOption, EncoderStages, Option

@@ -15,8 +15,8 @@ import dataclasses
 
 from .. import expr
 from ..catalog import Catalog
-from ..compose import Leaf, render
 from ..errors import PlanError
+from ..placement import Leaf, render
 from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec, make_spec
 from . import Blueprint, ByOption, EncoderStages, Option, encoders
