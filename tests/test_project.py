@@ -347,7 +347,7 @@ def test_the_projects_own_pytest_passes_without_plugscaffold(project):
     # plugscaffold is importable in this environment; make any import of it fail.
     code = (
         "import sys; sys.modules['plugscaffold'] = None; import pytest; "
-        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'test_model.py']))"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'test_model.py', 'test_train.py']))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
