@@ -163,17 +163,17 @@ def check_project(
     ``size`` defaults to DEFAULT_SIZE (rounded up to the model's divisor); the model file is
     checked as it is, with any edits the user made.
     """
+    from .answers import Answers
     from .blueprints import make_plan
     from .catalog import load_catalog
     from .errors import TargetError
     from .plan import check_size
     from .spec import make_spec
-    from .update import read_answers
 
     directory = Path(directory)
-    recorded = read_answers(directory)
+    recorded = Answers.load(directory)
     catalog = catalog or load_catalog()
-    plan = make_plan(make_spec(catalog, recorded["name"], recorded["options"]), catalog)
+    plan = make_plan(make_spec(catalog, recorded.name, recorded.options), catalog)
     if size is None:
         side = -(-max(DEFAULT_SIZE, 2 * plan.divisor) // plan.divisor) * plan.divisor
         size = (side, side)

@@ -30,7 +30,6 @@ A project made by copier has its ``.copier-answers.yml`` rewritten with the new 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import difflib
 import os
 from contextlib import ExitStack
@@ -87,11 +86,6 @@ class Updated:
     upgraded_modules: list[str] = field(default_factory=list)
     diff: str = ""
     notes: list[str] = field(default_factory=list)  # where the base came from, when not re-rendered
-
-
-def read_answers(directory: Path) -> dict[str, Any]:
-    """The recorded answers as a mapping, for deploy.py until it reads :class:`Answers` itself."""
-    return dataclasses.asdict(Answers.load(directory))
 
 
 def read_text(path: Path) -> str:
