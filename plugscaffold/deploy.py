@@ -25,9 +25,9 @@ from typing import Iterable, Sequence
 from . import inline
 from .catalog import DEPLOY_PATHS, Catalog, Entry
 from .errors import DeployError, SpecError, did_you_mean
+from .options import Check
 from .plan import Plan
 from .resources import PACKAGE_DIR
-from .smoke import Check
 
 WORKER = PACKAGE_DIR / "_deploy_worker.py"
 #: The deployment paths, in the order they are run and shown.

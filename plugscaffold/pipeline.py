@@ -12,10 +12,11 @@ from .answers import answers, project_record, record_generated
 from .blueprints import make_plan
 from .catalog import Catalog, load_catalog
 from .files import check_target, commit, staging
+from .options import PROJECT_SIZE, Check
 from .plan import Plan, fit_check
 from .project import check_task, project_files
 from .render import render_model, with_parameters
-from .smoke import PROJECT_SIZE, Check, SmokeResult, SmokeWorker
+from .smoke import SmokeResult, SmokeWorker
 from .spec import Spec, make_spec
 
 

@@ -27,10 +27,11 @@ from . import __version__, blueprints
 from .answers import project_command
 from .catalog import Catalog, license_notice
 from .errors import SpecError
+from .options import Check
 from .placement import Leaf, ParallelTerm, SerialTerm, Term, render
 from .plan import Plan, Shape, chosen_plugins
 from .render import environment, format_code
-from .smoke import Check, SmokeResult
+from .smoke import SmokeResult
 
 _PYTHON = (
     "config.py",

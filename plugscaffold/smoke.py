@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import cache
 from .errors import SmokeError
-from .options import PROJECT_SIZE, Check  # noqa: F401  (Check and PROJECT_SIZE live in options)
+from .options import Check
 from .plan import Plan, working_size
 from .resources import PACKAGE_DIR
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from plugscaffold.errors import PlanError
+from plugscaffold.options import PROJECT_SIZE, Check
 from plugscaffold.pipeline import generate
 from plugscaffold.plan import fit_check, smallest_input
-from plugscaffold.smoke import PROJECT_SIZE, Check
 
 
 def test_without_size_the_check_is_the_smallest_that_reaches_every_stage_and_h_differs_from_w():

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from ..errors import SmokeError, WorkerDied
-from ..smoke import Check, _request, _verify
+from ..options import Check
+from ..smoke import _request, _verify
 
 WORKER = Path(__file__).with_name("_measure_worker.py")
 
