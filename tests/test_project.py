@@ -123,7 +123,10 @@ def test_the_scripts_are_real_python_files_checked_like_the_package(project):
     # The Python files are copied as they are (every task's from templates/project/, the
     # task's own from templates/project/segmentation/): black at 88 leaves them unchanged,
     # ruff's E, W and F rules pass, and only config.py differs per model.
-    static = [*(TEMPLATES / name for name in SHARED), *(TEMPLATES / "segmentation" / name for name in TASK_FILES)]
+    static = [
+        *(TEMPLATES / name for name in SHARED),
+        *(TEMPLATES / "segmentation" / name for name in TASK_FILES),
+    ]
     for path in static:
         assert (project / path.name).read_bytes() == path.read_bytes(), path.name
         assert not path.with_name(path.name + ".jinja").exists()
