@@ -201,6 +201,30 @@ def replace_files(stage: Path, target: Path, relatives: list[str]) -> None:
         raise
 
 
+def replace_parts(stage: Path, target: Path, parts: list[str]) -> None:
+    """Move each top-level ``stage/PART`` (a file or a folder) onto ``target/PART``: all or none.
+
+    The old parts are renamed into a folder in ``stage`` first (removed with the stage) and put
+    back if any move fails or the process is interrupted, so ``target`` never holds half of each."""
+    aside = Path(tempfile.mkdtemp(prefix=".old-", dir=stage))
+    set_aside: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for part in parts:
+            if os.path.lexists(target / part):
+                os.replace(target / part, aside / part)
+                set_aside.append(part)
+        for part in parts:
+            os.replace(stage / part, target / part)
+            moved_in.append(part)
+    except BaseException:
+        for part in reversed(moved_in):
+            os.replace(target / part, stage / part)
+        for part in reversed(set_aside):
+            os.replace(aside / part, target / part)
+        raise
+
+
 def _keep_aside(saved: Path, target: Path) -> str:
     """Move the old files out of the staging directory (which is removed) when they could
     not all be put back; say where they are."""

@@ -457,3 +457,29 @@ def test_replacing_swaps_a_file_whole_or_leaves_it_as_it_was(tmp_path):
         temporary.write_text("new", encoding="utf-8")
     assert target.read_text(encoding="utf-8") == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]
+
+
+def test_replace_parts_moves_folders_and_files_all_or_none(tmp_path, monkeypatch):
+    from plugscaffold import files
+
+    stage, target = tmp_path / "stage", tmp_path / "out"
+    for root, text in ((stage, "new"), (target, "old")):
+        (root / "students" / "a").mkdir(parents=True)
+        (root / "students" / "a" / "model.py").write_text(text)
+        (root / "manifest.yml").write_text(text)
+    real = os.replace
+
+    def failing(src, dst):  # the second part cannot be moved in
+        if Path(dst) == target / "students" and Path(src).parent == stage:
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", failing)
+    with pytest.raises(OSError):
+        files.replace_parts(stage, target, ["manifest.yml", "students"])
+    assert (target / "manifest.yml").read_text() == "old"
+    assert (target / "students" / "a" / "model.py").read_text() == "old"
+    monkeypatch.setattr(files.os, "replace", real)
+    files.replace_parts(stage, target, ["manifest.yml", "students"])
+    assert (target / "manifest.yml").read_text() == "new"
+    assert (target / "students" / "a" / "model.py").read_text() == "new"

@@ -737,3 +737,19 @@ def test_a_homework_model_takes_every_option_new_takes(catalog):
     assert set(blueprints.option_names()) >= {"arch", "width", "depth", "encoder", "variant"}
     with pytest.raises(SpecError, match="unknown option 'encodr' \\(did you mean 'encoder'"):
         _parse_model({"encodr": "resnet18"}, catalog, "spec.yaml")
+
+
+@pytest.mark.slow
+def test_force_replaces_the_assignment_parts_and_keeps_other_files(assignment, tmp_path):
+    import shutil
+
+    out, files, _, spec = assignment
+    copy = tmp_path / "hw"
+    shutil.copytree(out, copy)
+    (copy / "notes.txt").write_text("mine")
+    (copy / "students" / "stale").mkdir()  # a part is replaced whole, not merged
+    again = make_homework(spec, copy, force=True)
+    assert (copy / "notes.txt").read_text() == "mine"
+    assert not (copy / "students" / "stale").exists()
+    assert sorted(p.relative_to(copy) for p in again) == sorted(p.relative_to(out) for p in files)
+    assert [p.name for p in copy.iterdir() if p.name.startswith(".")] == []

@@ -126,19 +126,14 @@ def _variant(spec: HomeworkSpec, catalog: Catalog, student: Student, choices: di
 
 
 def _commit(stage: Path, out: Path) -> None:
-    """Move the staged assignment into ``out``: one rename if it is new, else part by part."""
-    import shutil
+    """Move the staged assignment into ``out``: one rename if it is new, else its three parts,
+    all or none (:func:`plugscaffold.files.replace_parts`)."""
+    from ..files import replace_parts
 
     if not out.exists():
         os.rename(stage, out)
         return
-    for part in (MANIFEST, "students", "solutions"):
-        target = out / part
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
-        os.replace(stage / part, target)
+    replace_parts(stage, out, [MANIFEST, "students", "solutions"])
 
 
 # --- the survey: one torch subprocess for all solutions ----------------------------------------
