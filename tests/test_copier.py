@@ -149,3 +149,12 @@ def test_copier_copy_of_a_classifier_equals_plugscaffold_new(template, tmp_path)
     for name in ("model.py", ".plugscaffold.yml"):
         assert (tmp_path / "copied" / name).read_bytes() == (tmp_path / "clf" / name).read_bytes(), name
     assert "class BasicBlock" in (tmp_path / "copied" / "model.py").read_text()
+
+
+def test_every_project_file_has_a_copier_stub():
+    """copier renders only the files templates/copier names: each project file needs its stub."""
+    from plugscaffold.project import PROJECT_FILES
+
+    stubs = {path.name for path in (REPO / "templates" / "copier").iterdir()}
+    missing = [name for name in PROJECT_FILES if f"{{% if project %}}{name}{{% endif %}}.jinja" not in stubs]
+    assert missing == [], f"templates/copier has no stub for {missing}"
