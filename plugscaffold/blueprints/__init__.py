@@ -117,6 +117,11 @@ class EncoderStages:
     under ``encoder.``, with the classifier's state_dict keys); ``taps`` are the tensors
     the decoder reads as skips, shallowest first, each with its Shape; ``stem`` the layer
     attributes that run on the input before the first tap.
+
+    A classifier whose layers live in containers (torchvision's ``features.3``) sets ``body``,
+    a template that renders the encoder class itself, and ``steps``: its forward, one
+    ``(key, layer attr, call, Shape)`` per line, where a tap may name a step inside a layer
+    (DenseNet's transition, tapped after its norm and activation as smp does).
     """
 
     layers: tuple[Any, ...]
@@ -126,6 +131,8 @@ class EncoderStages:
     extra: Mapping[str, Any] = field(default_factory=dict)  # that template's context
     helpers: tuple[str, ...] = ()
     doc: str = ""
+    body: str = ""  # a template rendering the encoder class (else the UNet template's own)
+    steps: tuple[tuple[str, str, str, Any], ...] = ()  # (key, layer attr, call, Shape) per forward line
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 from ..catalog import Catalog, Entry
 from ..placement import Leaf, Term, render
-from ..plan import Hook, Layer, Need, Shape, build_attention, hook_code, params_of, place
+from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec
+from . import EncoderStages
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -189,3 +190,47 @@ def attention_doc(attn: list[str], where: dict[str, str]) -> str:
     if not attn:
         return ""
     return "Attention: " + "; ".join(f"{p}_attn {where[p]}" for p in attn) + "."
+
+
+def call_of(attr: str) -> str:
+    """The expression that calls a layer by its state_dict prefix: ``features.3`` ->
+    ``self.features[3]``, ``features.denseblock1`` -> ``self.features.denseblock1``."""
+    return "self" + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in attr.split("."))
+
+
+def encoder(
+    plan: Plan,
+    taps: tuple[str, ...],
+    class_name: str,
+    doc: str,
+    splits: dict[str, list[tuple[str, str, Shape]]] | None = None,
+) -> EncoderStages:
+    """A torchvision-layout classifier's feature layers as a UNet encoder: its layers up to
+    the last of ``taps`` (the keys of the steps whose outputs the decoder reads, shallowest
+    first), state_dict keys unchanged (the UNet puts them under ``encoder.``), the head
+    dropped. A step is one layer called whole, unless ``splits`` gives a layer's steps as
+    ``(key, call suffix, Shape)`` (e.g. ``[:2]`` then ``[2:]`` of a Sequential)."""
+    steps: list[tuple[str, str, str, Shape]] = []
+    for layer in plan.layers:
+        if layer.attr == "stem":  # the stem slot (the UNet has its own)
+            continue
+        for key, suffix, shape in (splits or {}).get(layer.attr, [(layer.attr, "", layer.shape)]):
+            steps.append((key, layer.attr, call_of(layer.attr) + suffix, shape))
+        if taps[-1] in {step[0] for step in steps}:
+            break
+    keys = [step[0] for step in steps]
+    steps = steps[: keys.index(taps[-1]) + 1]
+    used = {step[1] for step in steps}
+    layers = tuple(layer for layer in plan.layers if layer.attr in used)
+    shapes = {step[0]: step[3] for step in steps}
+    return EncoderStages(
+        layers=layers,
+        taps=tuple((key, shapes[key]) for key in taps),
+        class_name=class_name,
+        template=plan.spec.arch + "/model.py.jinja",
+        extra={"plan": plan, "groups": groups(list(layers)), "imports": plan.extra.get("imports", ())},
+        helpers=plan.helpers,
+        doc=doc,
+        body="_classifier/encoder.py.jinja",
+        steps=tuple(steps),
+    )

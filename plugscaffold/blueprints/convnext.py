@@ -23,8 +23,19 @@ from ..catalog import Catalog
 from ..errors import PlanError
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, Option
-from ._classifier import Parts, attention_doc, check_norm, docstring, groups, hooks, picks, placements, stem
+from . import Blueprint, EncoderStages, Option
+from ._classifier import (
+    Parts,
+    attention_doc,
+    check_norm,
+    docstring,
+    encoder,
+    groups,
+    hooks,
+    picks,
+    placements,
+    stem,
+)
 
 #: blocks per stage, stochastic depth (torchvision's convnext_tiny and convnext_small)
 VARIANTS = {"tiny": ((3, 3, 9, 3), 0.1), "small": ((3, 3, 27, 3), 0.4)}
@@ -127,6 +138,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     )
 
 
+def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
+    """``features`` without the classifier (its norm included): features at 1/4, 1/8, 1/16 and
+    1/32 (the end of stages 1-4, as timm's ConvNeXt features that smp uses); the 4x4 patchify
+    stem makes no 1/2 feature, so the decoder's last two stages upsample without a skip."""
+    taps = ("features.1", "features.3", "features.5", "features.7")
+    title = f"ConvNeXt-{spec.variant[0].upper()}"
+    return encoder(plan(spec, catalog), taps, "ConvNeXtEncoder", f"{title}'s features")
+
+
 BLUEPRINT = Blueprint(
     name="convnext",
     title="ConvNeXt",
@@ -159,4 +179,5 @@ BLUEPRINT = Blueprint(
     diagram="chain",
     examples=("plugscaffold new cnx --arch convnext", "plugscaffold new cnx_se --arch convnext --attn se"),
     presets={f"convnext_{v}": {"variant": v} for v in VARIANTS},
+    encoder=encoder_stages,
 )

@@ -22,8 +22,8 @@ from __future__ import annotations
 from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, Option
-from ._classifier import Parts, check_norm, docstring, groups, head, hooks, picks, placements, stem
+from . import Blueprint, EncoderStages, Option
+from ._classifier import Parts, check_norm, docstring, encoder, groups, head, hooks, picks, placements, stem
 
 #: depth -> layers per dense block (torchvision's densenet*)
 DEPTHS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}
@@ -131,6 +131,27 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     )
 
 
+def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
+    """``features`` without the final activation and the classifier, as smp's DenseNet encoder:
+    features at 1/2 (after relu0), 1/4, 1/8 and 1/16 (inside transitions 1-3, after their norm
+    and activation, before the conv and pool) and 1/32 (norm5)."""
+    full = plan(spec, catalog)
+    splits = {}
+    for layer in full.layers:
+        if layer.attr.startswith("features.transition") and layer.attr[-1].isdigit():
+            before = Shape(2 * layer.shape.channels, layer.shape.level - 1)
+            conv = Shape(layer.shape.channels, layer.shape.level - 1)
+            splits[layer.attr] = [
+                (f"{layer.attr}.norm", ".norm", before),
+                (f"{layer.attr}.relu", ".relu", before),
+                (f"{layer.attr}.conv", ".conv", conv),
+                (layer.attr, ".pool", layer.shape),
+            ]
+    taps = ("features.relu0", *(f"features.transition{i}.relu" for i in (1, 2, 3)), "features.norm5")
+    title = f"DenseNet-{spec.depth}"
+    return encoder(full, taps, "DenseNetEncoder", f"{title}'s features", splits)
+
+
 BLUEPRINT = Blueprint(
     name="densenet",
     title="DenseNet",
@@ -151,4 +172,5 @@ BLUEPRINT = Blueprint(
     diagram="chain",
     examples=("plugscaffold new d121 --arch densenet", "plugscaffold new d121_se --arch densenet --attn se"),
     presets={f"densenet{d}": {"depth": d} for d in DEPTHS},
+    encoder=encoder_stages,
 )

@@ -22,13 +22,14 @@ from __future__ import annotations
 from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, Option
+from . import Blueprint, EncoderStages, Option
 from ._classifier import (
     Parts,
     attention_doc,
     check_norm,
     depth_of,
     docstring,
+    encoder,
     groups,
     head,
     hooks,
@@ -177,6 +178,16 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     )
 
 
+def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
+    """``features.0``-``features.7`` (the 1x1 conv to 4x channels and the classifier dropped), as
+    smp's EfficientNet encoders: features at 1/2 (the stem), 1/4 (end of stage 2), 1/8 (stage 3),
+    1/16 (stage 5) and 1/32 (stage 7). (smp's b0 table taps 1/16 after stage 5's first block,
+    its b1-b7 tables at the end of stage 5, as here and as timm's features.)"""
+    taps = ("features.0", "features.2", "features.3", "features.5", "features.7")
+    title = f"EfficientNet-{spec.variant.upper()}"
+    return encoder(plan(spec, catalog), taps, "EfficientNetEncoder", f"{title}'s features 0-7")
+
+
 BLUEPRINT = Blueprint(
     name="efficientnet",
     title="EfficientNet",
@@ -208,4 +219,5 @@ BLUEPRINT = Blueprint(
         "plugscaffold new b0_cbam --arch efficientnet --attn cbam",
     ),
     presets={f"efficientnet_{v}": {"variant": v} for v in VARIANTS},
+    encoder=encoder_stages,
 )

@@ -21,12 +21,13 @@ from __future__ import annotations
 from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, Option
+from . import Blueprint, EncoderStages, Option
 from ._classifier import (
     Parts,
     attention_doc,
     check_norm,
     docstring,
+    encoder,
     groups,
     head,
     hooks,
@@ -155,6 +156,13 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     )
 
 
+def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
+    """``features`` without the classifier, as smp's MobileNetV2 encoder: features at 1/2 (after
+    features.1), 1/4 (.3), 1/8 (.6), 1/16 (.13) and 1/32 (.18, the 1x1 conv to 1280)."""
+    taps = ("features.1", "features.3", "features.6", "features.13", "features.18")
+    return encoder(plan(spec, catalog), taps, "MobileNetV2Encoder", "MobileNetV2's features")
+
+
 BLUEPRINT = Blueprint(
     name="mobilenet_v2",
     title="MobileNetV2",
@@ -179,4 +187,5 @@ BLUEPRINT = Blueprint(
         "plugscaffold new se_mnv2 --arch mobilenet_v2 --attn se",
     ),
     presets={"mobilenet_v2": {}},
+    encoder=encoder_stages,
 )

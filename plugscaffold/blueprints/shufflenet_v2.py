@@ -20,12 +20,13 @@ from __future__ import annotations
 from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, Option
+from . import Blueprint, EncoderStages, Option
 from ._classifier import (
     Parts,
     attention_doc,
     check_norm,
     docstring,
+    encoder,
     groups,
     head,
     hooks,
@@ -134,6 +135,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     )
 
 
+def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
+    """conv1 to conv5 (the pool and fc dropped): features at 1/2 (conv1), 1/4 (maxpool), 1/8
+    (stage2), 1/16 (stage3) and 1/32 (conv5, after stage4), the last feature map as smp's
+    MobileNetV2 encoder takes its last 1x1 conv (smp has no ShuffleNetV2 encoder)."""
+    taps = ("conv1", "maxpool", "stage2", "stage3", "conv5")
+    title = f"ShuffleNetV2 {spec.scale}x"
+    return encoder(plan(spec, catalog), taps, "ShuffleNetV2Encoder", f"{title}'s conv1-conv5")
+
+
 BLUEPRINT = Blueprint(
     name="shufflenet_v2",
     title="ShuffleNetV2",
@@ -161,5 +171,6 @@ BLUEPRINT = Blueprint(
         "plugscaffold new sn_se --arch shufflenet_v2 --attn se",
     ),
     presets={f"shufflenet_v2_x{s.replace('.', '_')}": {"scale": s} for s in CHANNELS},
+    encoder=encoder_stages,
     resize=None,
 )

@@ -20,8 +20,11 @@ from ..placement import Leaf, render
 from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec, make_spec
 from . import Blueprint, ByOption, EncoderStages, Option, encoders
+from ._classifier import groups
 
 NO_ENCODER = "none"
+#: the UNet's slots that a classifier encoder takes when they are chosen
+SHARED = ("conv", "norm", "act")
 
 POSITIONS = {
     "enc": "after every encoder block",
@@ -39,6 +42,13 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
     # what the bottleneck (outs[depth]) and decoder block i (outs[i - 1]) make
     outs = [widths[0]] + [w // spec.factor for w in widths[1:]]
     chosen = {slot: params_of(spec, catalog, slot) for slot in catalog.slots if slot != "attn"}
+    if spec.encoder != NO_ENCODER:
+        # one norm_layer and act_layer hook serves encoder and decoder: unless chosen, the
+        # classifier's own (MobileNetV2's ReLU6, EfficientNet's SiLU, ConvNeXt's GELU and LayerNorm)
+        enc_spec, _ = _encoder_spec(spec, catalog)
+        for slot in ("norm", "act"):
+            if spec.choice(slot).text == spec.default(slot):
+                chosen[slot] = params_of(enc_spec, catalog, slot)
     optional = {slot for slot, (entry, _) in chosen.items() if entry is None}
     placed = {position: p.expr for p in spec.attn for position in p.positions}
     layers: list[Layer] = []
@@ -257,7 +267,12 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
 def _encoder_spec(spec: Spec, catalog: Catalog) -> tuple[Spec, EncoderStages]:
     """The classifier preset named by ``--encoder``, with this UNet's conv, norm and act."""
     blueprint, options = encoders()[spec.encoder]
-    shared = {slot: spec.choice(slot).text for slot in ("conv", "norm", "act") if slot in blueprint.slots}
+    # the UNet's conv, norm and act when chosen; else the classifier's own (ReLU6, SiLU, GELU, ...)
+    shared = {
+        slot: spec.choice(slot).text
+        for slot in SHARED
+        if slot in blueprint.slots and spec.choice(slot).text != spec.default(slot)
+    }
     enc_spec = make_spec(
         catalog, spec.name, {"arch": blueprint.name, **options, **shared, "in_channels": spec.in_channels}
     )
@@ -282,15 +297,27 @@ def _on_encoder(spec, catalog, chosen, placed, layers, add, block, attend) -> tu
             slot="attn",
         )
     _, encoder = _encoder_spec(spec, catalog)
-    if spec.depth > len(encoder.taps):
+    # --depth D: the decoder reads the features down to 1 / 2**D (stride 2 .. 32 as smp's)
+    levels = [shape.level for _, shape in encoder.taps]
+    if spec.depth not in levels:
+        strides = ", ".join(f"1/{2**level}" for level in levels)
         raise PlanError(
-            f"--depth {spec.depth} needs {spec.depth} encoder stages; {spec.encoder} has {len(encoder.taps)}"
+            f"--depth {spec.depth} needs encoder features at 1/{2**spec.depth}; {spec.encoder} has {len(levels)}, "
+            f"at {strides}: use --depth {min(levels)} to {max(levels)}"
         )
-    taps = encoder.taps[: spec.depth]
+    taps = tuple(tap for tap in encoder.taps if tap[1].level <= spec.depth)
     # the encoder ends with the deepest stage the decoder reads (a shallower --depth drops the rest)
-    last = [layer.attr for layer in encoder.layers].index(taps[-1][0])
-    encoder = dataclasses.replace(encoder, layers=encoder.layers[: last + 1], taps=taps)
-    kept = [f"f{k}" for k in range(1, spec.depth)] + ["x"]
+    if encoder.steps:
+        keys = [step[0] for step in encoder.steps]
+        steps = encoder.steps[: keys.index(taps[-1][0]) + 1]
+        used = {step[1] for step in steps}
+        kept = tuple(layer for layer in encoder.layers if layer.attr in used)
+        extra = {**encoder.extra, "groups": groups(list(kept))}
+        encoder = dataclasses.replace(encoder, layers=kept, taps=taps, steps=steps, extra=extra)
+    else:
+        last = [layer.attr for layer in encoder.layers].index(taps[-1][0])
+        encoder = dataclasses.replace(encoder, layers=encoder.layers[: last + 1], taps=taps)
+    kept = [f"f{k}" for k in range(1, len(taps))] + ["x"]
     deepest = taps[-1][1]
     layers.append(
         Layer(
@@ -366,7 +393,7 @@ BLUEPRINT = Blueprint(
         Option(
             "depth",
             ByOption("encoder", {NO_ENCODER: 4}, otherwise=5),
-            "encoder stages (default 4; 5 with --encoder)",
+            "encoder stages (default 4); with --encoder, the features read down to 1/2**depth (default 5)",
             1,
             6,
         ),

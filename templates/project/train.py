@@ -117,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="start from a checkpoint file you downloaded (e.g. torchvision's "
-        "resnet34-b627a593.pth): into model.encoder when the model has one (fc.* "
+        "resnet34-b627a593.pth): into model.encoder when the model has one (its head "
         "dropped), else the whole model; nothing is downloaded",
     )
     parser.add_argument(
@@ -444,9 +444,10 @@ def load_last(args: argparse.Namespace) -> dict:
 def load_pretrained(model: nn.Module, path: Path) -> str | None:
     """Weights from ``path`` (a state_dict, or a dict holding one under "state_dict" or
     "model"), strict: into ``model.encoder`` when the model has one, leaving out the
-    checkpoint's head (its last layer, which an encoder lacks); else into the whole model,
-    where the head keeps its initial weights when its shapes differ (a checkpoint trained
-    for another number of classes). Returns that head's key prefix, or None.
+    checkpoint's layers after the encoder's last (its head, which an encoder lacks); else
+    into the whole model, where the head keeps its initial weights when its shapes differ
+    (a checkpoint trained for another number of classes). Returns that head's key prefix,
+    or None.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -462,9 +463,11 @@ def load_pretrained(model: nn.Module, path: Path) -> str | None:
     target = getattr(model, "encoder", model)
     where = "model.encoder" if target is not model else "the model"
     own = target.state_dict()
-    if target is not model:  # the checkpoint's head is not part of the encoder
+    if target is not model:  # the checkpoint's head is not part of the encoder:
+        # its layers after the encoder's last (the classifier; EfficientNet's last conv)
         head = head_of(state)
-        state = {k: v for k, v in state.items() if k in own or not k.startswith(head)}
+        last = max((i for i, k in enumerate(state) if k in own), default=-1)
+        state = {k: v for i, (k, v) in enumerate(state.items()) if k in own or i <= last}
     else:
         head = head_of(own)
         state = {
