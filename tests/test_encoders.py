@@ -60,8 +60,8 @@ def _unet(preset: str, **options):
     )
 
 
-def _smoke(preset: str, tmp_path) -> None:
-    gen = _unet(preset)
+def _smoke(preset: str, tmp_path, **options) -> None:
+    gen = _unet(preset, **options)
     path = tmp_path / "model.py"
     path.write_text(gen.source)
     result = run_smoke_here(
@@ -79,6 +79,13 @@ def test_every_family_is_an_encoder():
 @pytest.mark.parametrize("preset", ["resnet18", *(p for p in encoders() if _family(p) != "resnet")])
 def test_unet_on_every_preset_passes_the_smoke_check(preset, tmp_path):
     _smoke(preset, tmp_path)
+
+
+@pytest.mark.parametrize("preset", FAST)
+def test_a_shallower_depth_keeps_only_layers_that_run(preset, tmp_path):
+    """--depth 3: the encoder ends at its 1/8 feature; the smoke check fails on any parameter
+    without a gradient (DenseNet's transition 2 keeps only its norm and relu, same keys)."""
+    _smoke(preset, tmp_path, depth=3)
 
 
 @pytest.mark.parametrize("preset", sorted(TAPS))

@@ -120,8 +120,9 @@ class EncoderStages:
 
     A classifier whose layers live in containers (torchvision's ``features.3``) sets ``body``,
     a template that renders the encoder class itself, and ``steps``: its forward, one
-    ``(key, layer attr, call, Shape)`` per line, where a tap may name a step inside a layer
-    (DenseNet's transition, tapped after its norm and activation as smp does).
+    ``(key, layer attr, call, Shape, cut)`` per line, where a tap may name a step inside a layer
+    (DenseNet's transition, tapped after its norm and activation as smp does); ``cut`` is that
+    layer's code when the encoder ends at this step (only the modules that run, same keys).
     """
 
     layers: tuple[Any, ...]
@@ -132,7 +133,7 @@ class EncoderStages:
     helpers: tuple[str, ...] = ()
     doc: str = ""
     body: str = ""  # a template rendering the encoder class (else the UNet template's own)
-    steps: tuple[tuple[str, str, str, Any], ...] = ()  # (key, layer attr, call, Shape) per forward line
+    steps: tuple[tuple[str, str, str, Any, str], ...] = ()  # (key, layer attr, call, Shape, cut) per line
 
 
 @dataclass(frozen=True)

@@ -203,19 +203,20 @@ def encoder(
     taps: tuple[str, ...],
     class_name: str,
     doc: str,
-    splits: dict[str, list[tuple[str, str, Shape]]] | None = None,
+    splits: dict[str, list[tuple[str, str, Shape, str]]] | None = None,
 ) -> EncoderStages:
     """A torchvision-layout classifier's feature layers as a UNet encoder: its layers up to
     the last of ``taps`` (the keys of the steps whose outputs the decoder reads, shallowest
     first), state_dict keys unchanged (the UNet puts them under ``encoder.``), the head
     dropped. A step is one layer called whole, unless ``splits`` gives a layer's steps as
-    ``(key, call suffix, Shape)`` (e.g. ``[:2]`` then ``[2:]`` of a Sequential)."""
-    steps: list[tuple[str, str, str, Shape]] = []
+    ``(key, call suffix, Shape, cut)``: ``.norm`` then ``.relu`` ... of a Sequential, ``cut``
+    the layer's code when the encoder ends after that step ("" when it cannot)."""
+    steps: list[tuple[str, str, str, Shape, str]] = []
     for layer in plan.layers:
         if layer.attr == "stem":  # the stem slot (the UNet has its own)
             continue
-        for key, suffix, shape in (splits or {}).get(layer.attr, [(layer.attr, "", layer.shape)]):
-            steps.append((key, layer.attr, call_of(layer.attr) + suffix, shape))
+        for key, suffix, shape, cut in (splits or {}).get(layer.attr, [(layer.attr, "", layer.shape, "")]):
+            steps.append((key, layer.attr, call_of(layer.attr) + suffix, shape, cut))
         if taps[-1] in {step[0] for step in steps}:
             break
     keys = [step[0] for step in steps]

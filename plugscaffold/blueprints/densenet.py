@@ -141,11 +141,13 @@ def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
         if layer.attr.startswith("features.transition") and layer.attr[-1].isdigit():
             before = Shape(2 * layer.shape.channels, layer.shape.level - 1)
             conv = Shape(layer.shape.channels, layer.shape.level - 1)
+            # a shallower --depth ends the encoder at the relu: the transition keeps norm and relu
+            norm_relu = f'nn.Sequential(OrderedDict([("norm", norm_layer({before.channels})), ("relu", act_layer())]))'
             splits[layer.attr] = [
-                (f"{layer.attr}.norm", ".norm", before),
-                (f"{layer.attr}.relu", ".relu", before),
-                (f"{layer.attr}.conv", ".conv", conv),
-                (layer.attr, ".pool", layer.shape),
+                (f"{layer.attr}.norm", ".norm", before, ""),
+                (f"{layer.attr}.relu", ".relu", before, norm_relu),
+                (f"{layer.attr}.conv", ".conv", conv, ""),
+                (layer.attr, ".pool", layer.shape, ""),
             ]
     taps = ("features.relu0", *(f"features.transition{i}.relu" for i in (1, 2, 3)), "features.norm5")
     title = f"DenseNet-{spec.depth}"

@@ -312,6 +312,11 @@ def _on_encoder(spec, catalog, chosen, placed, layers, add, block, attend) -> tu
         steps = encoder.steps[: keys.index(taps[-1][0]) + 1]
         used = {step[1] for step in steps}
         kept = tuple(layer for layer in encoder.layers if layer.attr in used)
+        key, attr, _, shape, cut = steps[-1]
+        if key != attr:  # the deepest tap is inside a layer: it keeps the modules that run
+            if not cut:
+                raise PlanError(f"--depth {spec.depth}: {spec.encoder}'s {attr} cannot end at {key}")
+            kept = tuple(dataclasses.replace(x, code=cut, shape=shape) if x.attr == attr else x for x in kept)
         extra = {**encoder.extra, "groups": groups(list(kept))}
         encoder = dataclasses.replace(encoder, layers=kept, taps=taps, steps=steps, extra=extra)
     else:
