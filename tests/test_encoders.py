@@ -174,3 +174,27 @@ def test_training_project_loads_a_whole_torchvision_checkpoint_into_the_encoder(
         train.TrainError, match=r"does not fit model.encoder: 1 unexpected key\(s\), e.g. features.0.extra"
     ):
         train.load_pretrained(model, project / "bad.pth")
+
+
+@pytest.mark.parametrize(
+    "preset, upto",
+    [("mobilenet_v2", None), ("efficientnet_b0", 8), ("densenet121", None), ("convnext_tiny", None)],
+)
+def test_the_deepest_feature_is_the_classifiers_features_output(preset, upto):
+    """Same weights in the generated classifier and the UNet's encoder: the encoder's 1/32
+    feature equals the classifier's ``features`` (EfficientNet: features 0-7), in eval mode."""
+    head = HEAD[_family(preset)]
+    weights = deterministic_state(_manifest(preset))
+    classifier = generate(
+        "c", {"arch": _family(preset), **encoders()[preset][1]}, smoke=False, write=False, catalog=CATALOG
+    )
+    reference = load_source(classifier.source, f"cls_{preset}").__dict__[classifier.plan.class_name]().eval()
+    reference.load_state_dict(weights, strict=True)
+    model = load_source(_unet(preset).source, f"deep_{preset}").UNet().eval()
+    model.encoder.load_state_dict({k: v for k, v in weights.items() if not k.startswith(head)}, strict=True)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = reference.features[:upto](x) if upto else reference.features(x)
+        deepest = model.encoder(x)[-1]
+    assert deepest.shape == expected.shape
+    assert torch.allclose(deepest, expected, rtol=0, atol=1e-5), float((deepest - expected).abs().max())
