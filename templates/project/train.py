@@ -464,10 +464,12 @@ def load_pretrained(model: nn.Module, path: Path) -> str | None:
     where = "model.encoder" if target is not model else "the model"
     own = target.state_dict()
     if target is not model:  # the checkpoint's head is not part of the encoder:
-        # its layers after the encoder's last (the classifier; EfficientNet's last conv)
+        # its layers after the encoder's last (the head; EfficientNet's last conv too)
         head = head_of(state)
         last = max((i for i, k in enumerate(state) if k in own), default=-1)
-        state = {k: v for i, (k, v) in enumerate(state.items()) if k in own or i <= last}
+        state = {
+            k: v for i, (k, v) in enumerate(state.items()) if k in own or i <= last
+        }
     else:
         head = head_of(own)
         state = {
