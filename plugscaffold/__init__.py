@@ -28,3 +28,8 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("plugscaffold", "-m"
                 _signal.signal(getattr(_signal, _name), _interrupted_while_loading)
     except (ImportError, ValueError):  # another Python; not the main thread
         pass
+    # `plugscaffold new` checks its model in a worker whose `import torch` is the slow part:
+    # it starts now, before the rest of the package loads (see _early.py).
+    from . import _early
+
+    _early.start_if_new(_sys.argv[1:])

@@ -17,7 +17,7 @@ import sys
 from contextlib import nullcontext
 from typing import Sequence
 
-from . import __version__, _interrupted_while_loading, blueprints
+from . import __version__, _early, _interrupted_while_loading, blueprints
 from .catalog import Catalog, load_catalog
 from .choice import CHOICE_SYNTAX
 from .errors import PlugscaffoldError, SpecError, one_line
@@ -426,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 3
     finally:
+        _early.discard()  # a worker started for a `new` that did not run
         sys.stdout = stdout
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
@@ -489,8 +490,9 @@ def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
 
         deploy_paths = parse_paths(args.check)
         require_packages(deploy_paths)
-    # Started first, the check's subprocess imports torch while this one imports the rest.
-    with SmokeWorker() if not args.no_smoke else nullcontext() as worker:
+    # Started first (by the package's __init__ when run as `plugscaffold new`, else here), the
+    # check's subprocess imports torch while this one imports the rest.
+    with SmokeWorker(_early.take()) if not args.no_smoke else nullcontext() as worker:
         from .pipeline import generate
         from .report import format_report
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import cache
+from . import _early, cache
 from .errors import SmokeError
 from .options import Check
 from .plan import Plan, working_size
@@ -78,21 +76,9 @@ class SmokeWorker:
     needed (generation failed before the check). Use as a context manager.
     """
 
-    def __init__(self) -> None:
-        # It shares this process's group, so a signal to the group reaches both; it kills
-        # itself when this process exits (a parent-death signal, on Linux), and ``close``
-        # kills it on every other way out (an error, Ctrl-C, SIGTERM or SIGHUP: cli.py).
-        # OpenMP threads that spin while they wait made a check 5 times slower on a busy
-        # machine; waiting passively costs little when it is idle (a user's setting wins).
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), "-", str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+    def __init__(self, proc: subprocess.Popen | None = None) -> None:
+        """Start a worker, or adopt ``proc``, one started by :func:`_early.spawn`."""
+        self.proc = proc or _early.spawn()
 
     def run(self, path: Path, plan: Plan, check: Check, baseline: str | None = None) -> SmokeResult:
         """Check the model file at ``path``; raise SmokeError (one line) on failure.

@@ -140,3 +140,48 @@ def test_sigterm_while_loading_is_one_line_and_no_traceback(tmp_path):
     assert "Traceback" not in err and len(err.splitlines()) <= 1
     assert_nothing_left(proc.pid)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_early_worker_is_started_only_for_a_checked_new():
+    from plugscaffold import _early
+
+    for argv in (["list"], ["new", "m", "--no-smoke"], ["new", "--help"], ["update", "."]):
+        _early.start_if_new(argv)
+        assert _early.take() is None, argv
+    _early.start_if_new(["new", "m", "--size", "64"])
+    proc = _early.take()
+    try:
+        assert proc is not None and proc.poll() is None
+        assert _early.take() is None  # handed over once
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_the_early_worker_checks_the_model(tmp_path):
+    """``new`` run as the program adopts the worker its package started: the check runs in it."""
+    from plugscaffold import _early
+    from plugscaffold.pipeline import generate
+    from plugscaffold.options import Check
+
+    _early.start_if_new(["new", "m"])
+    proc = _early.take()
+    from plugscaffold.smoke import SmokeWorker
+
+    with SmokeWorker(proc) as worker:
+        gen = generate("m", {"width": 8, "depth": 2}, parent=tmp_path, check=Check(32, 32), worker=worker)
+    assert worker.proc is proc and proc.returncode is not None
+    assert gen.smoke is not None and gen.smoke.output_shape == (2, 2, 32, 32)
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--size", "0"], []])
+def test_a_new_that_fails_before_the_check_leaves_no_worker(tmp_path, args):
+    """The worker started before the options are parsed is stopped when they are wrong."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plugscaffold", "new", *(["m", *args] if args else [])],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (1, 2) and len(err.strip().splitlines()) == 1, err
+    assert_nothing_left(proc.pid)
+    assert list(tmp_path.iterdir()) == []
