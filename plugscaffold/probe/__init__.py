@@ -1,6 +1,6 @@
 """``plugscaffold add``: probe a user's class, infer its contract, make it a catalog entry.
 
-observe.py runs the class in an isolated worker and infers the contract from what it does;
+observe.py runs the class in an isolated worker, infer.py infers the contract from what it does;
 slots.py fits the contract to a slot; entries.py writes the entry and a copy of the source into
 a user catalog (or removes it); check.py re-probes catalog entries as declared (``add --check``).
 This file holds the two commands.
@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..catalog import Catalog, license_kind
-from ..errors import SpecError, did_you_mean
+from ..errors import ProbeError, SpecError, did_you_mean
 from .check import check_entries
 from .entries import (
     Provenance,
@@ -24,7 +24,8 @@ from .entries import (
     remove_entry,
     write_entry,
 )
-from .observe import Limits, Observed, ProbeError, describe_limits, probe_file, probe_files, scan
+from .infer import Limits, Observed
+from .observe import describe_limits, probe_file, probe_files, scan
 from .slots import fit_slot
 
 __all__ = [

@@ -8,7 +8,8 @@ from typing import Any, Mapping
 
 from .. import expr, inline
 from ..catalog import Entry
-from .observe import Limits, _channels_of, _runtime_effect, _scale, _stop_message, run_worker
+from .infer import Limits, channels_of, runtime_effect, scale_of, stop_message
+from .observe import run_worker
 
 
 def _literal(value: Any) -> str:
@@ -53,12 +54,12 @@ def compare(entry: Entry, record: Mapping[str, Any], limits: Limits) -> list[str
     stop = record.get("stop")
     if stop:
         return [
-            _stop_message(stop, entry.classes[0] if entry.classes else entry.name, entry.build, limits, "")
+            stop_message(stop, entry.classes[0] if entry.classes else entry.name, entry.build, limits, "")
         ]
     problems = []
     c = entry.contract
     defaults = {k: p.default for k, p in entry.params.items()}
-    observed_scale = _scale(record)
+    observed_scale = scale_of(record)
     if observed_scale != c.scale:
         problems.append(f"scale: declared {c.scale}, observed {observed_scale}")
     for t in record["widths"]:
@@ -72,7 +73,7 @@ def compare(entry: Entry, record: Mapping[str, Any], limits: Limits) -> list[str
             continue
         env = {**defaults, "in_channels": t["in"], "out_channels": t["out_arg"], "skip_channels": t["skip"]}
         declared = expr.evaluate(c.channels, env)
-        got = _channels_of(t["out"], "NCHW")
+        got = channels_of(t["out"], "NCHW")
         if got != declared:
             problems.append(f"channels at {at}: declared {c.channels} = {declared}, observed {got}")
     for t in record["sizes"]:
@@ -80,7 +81,7 @@ def compare(entry: Entry, record: Mapping[str, Any], limits: Limits) -> list[str
             problems.append(
                 f"fails at {t['size'][0]}x{t['size'][1]} (at least the declared minimum size): {t['error'][:160]}"
             )
-    blocking = [e for e in map(_runtime_effect, record.get("effects", [])) if e.blocking or e.kind == "print"]
+    blocking = [e for e in map(runtime_effect, record.get("effects", [])) if e.blocking or e.kind == "print"]
     problems += [f"side effect: {e.detail}" for e in blocking]
     return problems
 

@@ -10,8 +10,8 @@ from typing import Any, Mapping
 import yaml
 
 from ..catalog import BUILT_IN, Catalog, Entry, _parse_entry, user_catalog_paths
-from ..errors import PlugscaffoldError, SpecError
-from .observe import Observed, ProbeError
+from ..errors import PlugscaffoldError, ProbeError, SpecError
+from .infer import Observed
 
 
 def parse_target(target: str) -> tuple[Path, str]:

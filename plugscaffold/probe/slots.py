@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..catalog import Catalog
-from ..errors import SpecError, did_you_mean
-from .observe import LAYOUT_NAMES, Observed, ProbeError, _rule_words
+from ..errors import ProbeError, SpecError, did_you_mean
+from .infer import LAYOUT_NAMES, Observed, rule_words
 
 
 def _slot_rules(catalog: Catalog, slot: str) -> str:
@@ -64,7 +64,7 @@ def fit_slot(catalog: Catalog, observed: Observed, slot: str | None) -> str:
         if not fits:
             raise ProbeError(
                 f"no slot takes {name} ({observed.inputs} input(s), spatial scale {observed.scale:g}, "
-                f"channels {observed.example}: {_rule_words(observed.channels)}); nothing was written"
+                f"channels {observed.example}: {rule_words(observed.channels)}); nothing was written"
             )
         return fits[0]
     if slot not in catalog.slots:
