@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from test_emitted import lint
 from test_property import expressions
 
-from plugscaffold import blueprints, project
+from plugscaffold import blueprints, diagram
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError, SpecError
 from plugscaffold.pipeline import generate
@@ -157,7 +157,7 @@ def test_every_preset_of_these_families_is_compared():
 def test_diagram_names_layers_inside_containers_with_mermaid_ids(catalog):
     """features.3 is a Mermaid node 'features_3' titled 'features.3' (Mermaid ids take no dots)."""
     gen = generate("fam", {"arch": "mobilenet_v2", "width": 8}, smoke=False, write=False, catalog=catalog)
-    text = project._mermaid(project._graph(gen.plan))
+    text = diagram.mermaid(diagram.plan_graph(gen.plan))
     nodes = re.findall(r"^    (\S+?)[\[(]", text, re.MULTILINE)
     edges = re.findall(r"^    (\S+) -->\|[^|]*\| (\S+)$", text, re.MULTILINE)
     assert nodes and all(re.fullmatch(r"\w+", n) for n in nodes), nodes
