@@ -346,52 +346,66 @@ def check_entries(
     """
     require_packages(paths)
     jobs = jobs or min(2, os.cpu_count() or 1)
-    checks: dict[str, EntryCheck] = {}
+    sweep = _Sweep(paths, timeout)
     with tempfile.TemporaryDirectory(prefix="plugscaffold-deploy-") as tmp:
-        pending = collections.deque()
-        for entry in entries:
-            try:
-                request = entry_request(entry, Path(tmp))
-            except ValueError as exc:
-                checks[entry.key] = EntryCheck(entry.key, (), str(exc))
-                continue
-            pending.append(
-                {**request, "paths": list(paths), "compile_backend": "eager", "onnx_optimize": False}
-            )
-        lock = threading.Lock()
-
-        def work(log: Path) -> None:
-            worker = None
-            while True:
-                with lock:
-                    if not pending:
-                        break
-                    request = pending.popleft()
-                key = request["key"]
-                worker = worker or _Worker(log)
-                try:
-                    answer = worker.ask(request, timeout)
-                except DeployError as exc:
-                    checks[key] = EntryCheck(key, (), str(exc))
-                    worker = None
-                    continue
-                if answer["ok"]:
-                    results = tuple(PathResult(path=p, **answer["results"][p]) for p in paths)
-                    checks[key] = EntryCheck(key, results)
-                else:
-                    checks[key] = EntryCheck(key, (), f"could not build the module: {answer['error']}")
-            if worker is not None:
-                worker.close()
-
+        sweep.queue(entries, Path(tmp))
         threads = [
-            threading.Thread(target=work, args=(Path(tmp) / f"worker{i}.log",), daemon=True)
-            for i in range(max(1, min(jobs, len(pending))))
+            threading.Thread(target=sweep.serve, args=(Path(tmp) / f"worker{i}.log",), daemon=True)
+            for i in range(max(1, min(jobs, len(sweep.pending))))
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    return {e.key: checks[e.key] for e in entries}
+    return {e.key: sweep.checks[e.key] for e in entries}
+
+
+class _Sweep:
+    """The module requests that check_entries' threads take in turn, and what each one found."""
+
+    def __init__(self, paths: Sequence[str], timeout: float) -> None:
+        self.paths = paths
+        self.timeout = timeout
+        self.pending: collections.deque[dict] = collections.deque()
+        self.checks: dict[str, EntryCheck] = {}
+        self.lock = threading.Lock()
+
+    def queue(self, entries: Sequence[Entry], workdir: Path) -> None:
+        """One request per module; a module that no width builds gets its error at once."""
+        for entry in entries:
+            try:
+                request = entry_request(entry, workdir)
+            except ValueError as exc:
+                self.checks[entry.key] = EntryCheck(entry.key, (), str(exc))
+                continue
+            self.pending.append(
+                {**request, "paths": list(self.paths), "compile_backend": "eager", "onnx_optimize": False}
+            )
+
+    def serve(self, log: Path) -> None:
+        """One thread: the next request to its worker until none is left (a fresh worker after
+        one crashed or timed out, which gives that module the error)."""
+        worker = None
+        while (request := self._next()) is not None:
+            key = request["key"]
+            worker = worker or _Worker(log)
+            try:
+                answer = worker.ask(request, self.timeout)
+            except DeployError as exc:
+                self.checks[key] = EntryCheck(key, (), str(exc))
+                worker = None
+                continue
+            if answer["ok"]:
+                results = tuple(PathResult(path=p, **answer["results"][p]) for p in self.paths)
+                self.checks[key] = EntryCheck(key, results)
+            else:
+                self.checks[key] = EntryCheck(key, (), f"could not build the module: {answer['error']}")
+        if worker is not None:
+            worker.close()
+
+    def _next(self) -> dict | None:
+        with self.lock:
+            return self.pending.popleft() if self.pending else None
 
 
 def supports(entry: Entry, path: str) -> bool | None:
