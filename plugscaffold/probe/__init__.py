@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ast
 import sys
+from pathlib import Path
 from typing import Any
 
-from ..catalog import Catalog, license_kind
+from ..catalog import Catalog, Entry, license_kind
 from ..errors import ProbeError, SpecError, did_you_mean
 from .check import check_entries
 from .entries import (
@@ -39,6 +40,36 @@ def add_module(args: Any, catalog: Catalog, ask: Any = input) -> int:
     if not args.target:
         raise SpecError("add needs FILE.py:CLASS (the class to add), or --check NAME")
     path, cls = parse_target(args.target)
+    name, old = _checked_options(args, catalog, cls)
+    observed, slot = _probe_and_show(args, catalog, path, cls, old)
+    interactive = sys.stdin.isatty()
+    provenance = _provenance(args, ask, interactive)
+    text = path.read_text(encoding="utf-8")
+    title = args.title or _docstring_title(text, cls) or f"{cls} (from {path.name})"
+    raw = make_raw_entry(name, slot, observed, provenance, f"{name}.py", title, path)
+    if old is not None:
+        changes = contract_diff(old, raw)
+        print(f"Changes from the catalog's {old.slot} {old.name}:" if changes else "Contract unchanged.")
+        for line in changes:
+            print(line)
+    if not args.yes and not _confirmed(ask, interactive, name, slot):
+        print("Nothing was written.")
+        return 1
+    which = old.origin if old is not None else ("project" if args.project else "user")
+    written = write_entry(catalog, which, raw, text)
+    verb = "Updated" if old is not None else "Added"
+    print(f"{verb:<12} {slot} {name} in {written}; use it with 'plugscaffold new PROJECT --{slot} {name}'")
+    if old is not None:
+        print(
+            "Nothing was regenerated: 'plugscaffold update DIR --upgrade-modules' brings the change into a "
+            "project"
+        )
+    return 0
+
+
+def _checked_options(args: Any, catalog: Catalog, cls: str) -> tuple[str, Entry | None]:
+    """The catalog name (--name, else the class name in lower case) and the user module of that
+    name it replaces, if any; one line for a bad name, a built-in's name or an unknown --slot."""
     name = args.name or cls.lower()
     if not name.isidentifier() or name != name.lower():
         raise SpecError(f"--name {name}: a catalog name is a lowercase identifier, e.g. {cls.lower()}")
@@ -49,12 +80,19 @@ def add_module(args: Any, catalog: Catalog, ask: Any = input) -> int:
             f"the name '{name}' is taken by the built-in {builtin[0].slot} module '{builtin[0].name}'; "
             "choose another with --name; nothing was written"
         )
-    old = taken[0] if taken else None
     if args.slot is not None and args.slot not in catalog.slots:
         raise SpecError(
             f"--slot {args.slot}: unknown slot{did_you_mean(args.slot, catalog.slots)}; "
             f"slots: {', '.join(catalog.slots)}"
         )
+    return name, taken[0] if taken else None
+
+
+def _probe_and_show(
+    args: Any, catalog: Catalog, path: Path, cls: str, old: Entry | None
+) -> tuple[Observed, str]:
+    """Probe the class, fit it to a slot, refuse a side effect model.py must not carry, and
+    print the contract as observed; the contract and its slot."""
     limits = Limits(timeout=args.timeout, memory_mb=args.memory, call_timeout=min(10.0, args.timeout / 4))
     print(
         f"Probing      {path}:{cls}: this runs the file's code ({describe_limits(limits)})", file=sys.stderr
@@ -71,7 +109,12 @@ def add_module(args: Any, catalog: Catalog, ask: Any = input) -> int:
     print(f"Contract of {cls} ({path}), as observed:")
     print("\n".join(observed.lines()))
     print(f"  {'slot':<16}  {slot} ({catalog.slots[slot].help})")
-    interactive = sys.stdin.isatty()
+    return observed, slot
+
+
+def _provenance(args: Any, ask: Any, interactive: bool) -> Provenance:
+    """--paper, --code and --license, the last two asked for in a terminal; a licence
+    plugscaffold does not know is refused."""
     provenance = Provenance(
         paper=args.paper,
         code=args.code
@@ -84,31 +127,13 @@ def add_module(args: Any, catalog: Catalog, ask: Any = input) -> int:
             f"--license '{provenance.license}' is not a licence plugscaffold knows; start it with e.g. MIT, "
             "Apache-2.0, BSD-3-Clause, GPL-3.0, CC BY-NC 4.0 or 'not stated'"
         )
-    text = path.read_text(encoding="utf-8")
-    title = args.title or _docstring_title(text, cls) or f"{cls} (from {path.name})"
-    raw = make_raw_entry(name, slot, observed, provenance, f"{name}.py", title, path)
-    if old is not None:
-        changes = contract_diff(old, raw)
-        print(f"Changes from the catalog's {old.slot} {old.name}:" if changes else "Contract unchanged.")
-        for line in changes:
-            print(line)
-    if not args.yes:
-        if not interactive:
-            raise SpecError(
-                "not confirmed: run it in a terminal to answer, or add --yes; nothing was written"
-            )
-        if ask(f"Add {name} to the {slot} slot? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("Nothing was written.")
-            return 1
-    which = old.origin if old is not None else ("project" if args.project else "user")
-    written = write_entry(catalog, which, raw, text)
-    verb = "Updated" if old is not None else "Added"
-    print(f"{verb:<12} {slot} {name} in {written}; use it with 'plugscaffold new PROJECT --{slot} {name}'")
-    if old is not None:
-        print(
-            "Nothing was regenerated: 'plugscaffold update DIR --upgrade-modules' brings the change into a project"
-        )
-    return 0
+    return provenance
+
+
+def _confirmed(ask: Any, interactive: bool, name: str, slot: str) -> bool:
+    if not interactive:
+        raise SpecError("not confirmed: run it in a terminal to answer, or add --yes; nothing was written")
+    return ask(f"Add {name} to the {slot} slot? [y/N] ").strip().lower() in ("y", "yes")
 
 
 def _asked(ask: Any, interactive: bool, question: str, flag: str) -> str:
