@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..catalog import BUILT_IN, Catalog, Entry, _parse_entry, user_catalog_paths
+from ..catalog import BUILT_IN, Catalog, Entry, parse_entry, user_catalog_paths
 from ..errors import PlugscaffoldError, ProbeError, SpecError
 from .infer import Observed
 
@@ -103,7 +103,7 @@ def write_entry(catalog: Catalog, which: str, raw: dict[str, Any], source: str) 
         (check / "modules").mkdir()
         (check / "modules" / raw["source"]["file"]).write_text(source, encoding="utf-8")
         try:
-            _parse_entry(raw, f"{path}: entry '{raw['name']}'", catalog.slots, check / "modules")
+            parse_entry(raw, f"{path}: entry '{raw['name']}'", catalog.slots, check / "modules")
         except PlugscaffoldError as exc:
             raise ProbeError(f"{exc}; nothing was written") from None
     modules = [m for m in data["modules"] if m.get("name") != raw["name"]]
@@ -150,11 +150,11 @@ _HEADER = (
 
 
 def _read_user(path: Path) -> dict[str, Any]:
-    from ..catalog import _read
+    from ..catalog import read_catalog_file
 
     if not path.is_file():
         return {"version": "1", "modules": []}
-    data = _read(path)
+    data = read_catalog_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("modules"), list):
         raise ProbeError(f"{path}: not a user catalog (no 'modules' list); fix or remove it")
     return data
