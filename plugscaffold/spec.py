@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .catalog import NONE, Catalog
 from .choice import resolve_choice
 from .errors import SpecError, did_you_mean, shorten
 from .placement import Placement, parse_placement
+
+if TYPE_CHECKING:
+    from .blueprints import Blueprint
 
 PLACED_SLOT = "attn"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -116,12 +119,36 @@ def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = N
     if not isinstance(arch, str):  # from a corrupted answers file
         raise SpecError(f"--arch must be an architecture name, got {shorten(arch)}")
     blueprint = blueprints.get(arch)
+    # each step takes its options out of ``options``; what is left over is an error
+    sizes = _sizes(blueprint, options)
+    choices, defaults = _choices(catalog, blueprint, sizes, options)
+    placements = _placements(catalog, blueprint, options)
+    _refuse_other_options(catalog, blueprint, options)
+    return Spec(
+        name=name,
+        arch=blueprint.name,
+        sizes=tuple(sizes.items()),
+        choices=tuple(choices),
+        attn=tuple(placements),
+        defaults=tuple(defaults),
+    )
+
+
+def _sizes(blueprint: Blueprint, options: dict[str, Any]) -> dict[str, Any]:
+    """The architecture's size options, in its order (a default may follow an earlier option)."""
     sizes: dict[str, Any] = {}
     for option in blueprint.options:
         value = options.pop(option.name, None)
         sizes[option.name] = option.parse(option.default_for(sizes) if value is None else value)
+    return sizes
+
+
+def _choices(
+    catalog: Catalog, blueprint: Blueprint, sizes: Mapping[str, Any], options: dict[str, Any]
+) -> tuple[list[Choice], list[tuple[str, str]]]:
+    """A Choice for every slot the architecture uses (but attention), and each slot's default."""
     choices, defaults = [], []
-    for slot_name, slot in catalog.slots.items():
+    for slot_name in catalog.slots:
         if slot_name == PLACED_SLOT or slot_name not in blueprint.slots:
             continue
         default = blueprint.slot_default(slot_name, sizes, catalog)
@@ -133,6 +160,11 @@ def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = N
         entry, overrides, canonical = resolve_choice(catalog, slot_name, text, f"--{slot_name} {text}")
         choices.append(Choice(slot_name, entry.name if entry else NONE, overrides, canonical))
         defaults.append((slot_name, default))
+    return choices, defaults
+
+
+def _placements(catalog: Catalog, blueprint: Blueprint, options: dict[str, Any]) -> list[Placement]:
+    """The --attn placements (texts, or one text), each position taken at most once."""
     attn = options.pop(PLACED_SLOT, None) if PLACED_SLOT in blueprint.slots else None
     attn = [] if attn is None else [attn] if isinstance(attn, str) else attn
     if not isinstance(attn, (list, tuple)) or not all(isinstance(text, str) for text in attn):
@@ -147,26 +179,27 @@ def make_spec(catalog: Catalog, name: str, options: Mapping[str, Any] | None = N
     for position in set(taken):
         if taken.count(position) > 1:
             raise SpecError(
-                f"--attn: position '{position}' is given twice; compose the modules instead (e.g. --attn se+cbam@{position})"
+                f"--attn: position '{position}' is given twice; compose the modules instead "
+                f"(e.g. --attn se+cbam@{position})"
             )
-    if options:
-        key = next(iter(options))
-        if isinstance(key, str) and (key in catalog.slots or key in blueprints.all_options()):
-            uses = [*blueprint.slots, *(o.name for o in blueprint.options)]
-            raise SpecError(
-                f"--{key.replace('_', '-')} is not an option of --arch {blueprint.name}; "
-                f"it takes {', '.join('--' + u.replace('_', '-') for u in uses)}"
-            )
-        known = [*catalog.slots, *blueprints.option_names()]
-        raise SpecError(f"unknown option '{shorten(key)}'{did_you_mean(str(key), known)}")
-    return Spec(
-        name=name,
-        arch=blueprint.name,
-        sizes=tuple(sizes.items()),
-        choices=tuple(choices),
-        attn=tuple(placements),
-        defaults=tuple(defaults),
-    )
+    return placements
+
+
+def _refuse_other_options(catalog: Catalog, blueprint: Blueprint, options: Mapping[str, Any]) -> None:
+    """An option left over is another architecture's (say which this one takes) or unknown."""
+    from . import blueprints
+
+    if not options:
+        return
+    key = next(iter(options))
+    if isinstance(key, str) and (key in catalog.slots or key in blueprints.all_options()):
+        uses = [*blueprint.slots, *(o.name for o in blueprint.options)]
+        raise SpecError(
+            f"--{key.replace('_', '-')} is not an option of --arch {blueprint.name}; "
+            f"it takes {', '.join('--' + u.replace('_', '-') for u in uses)}"
+        )
+    known = [*catalog.slots, *blueprints.option_names()]
+    raise SpecError(f"unknown option '{shorten(key)}'{did_you_mean(str(key), known)}")
 
 
 def check_project_name(name: str) -> None:
