@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check
 
@@ -55,7 +56,12 @@ def main() -> None:
         parent.mkdir(parents=True, exist_ok=True)
         options = {"width": args.width, "depth": args.depth}
         gen = generate(
-            "seg", options, parent=parent, check=Check(args.size, args.size, 2), project=True, force=True
+            "seg",
+            options,
+            output=Output.WRITE_PROJECT,
+            parent=parent,
+            replace=True,
+            check=Check(args.size, args.size, 2),
         )
         project = parent / "seg"
         files = gen.contents

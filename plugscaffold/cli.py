@@ -164,18 +164,22 @@ def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
     # Started first (by the package's __init__ when run as `plugscaffold new`, else here), the
     # check's subprocess imports torch while this one imports the rest.
     with SmokeWorker(_early.take()) if not args.no_smoke else nullcontext() as worker:
+        from .options import Output
         from .pipeline import generate
         from .report import format_report
 
+        if args.stdout:  # --stdout writes nothing, so --project and --force do not apply
+            output = Output.RENDER
+        else:
+            output = Output.WRITE_PROJECT if args.project else Output.WRITE
         gen = generate(
             args.name,
             model_options(args, catalog),
+            output=output,
             parent=args.dir,
+            replace=args.force and output.writes,
             check=make_check(args),
             smoke=not args.no_smoke,
-            write=not args.stdout,
-            force=args.force,
-            project=args.project and not args.stdout,
             catalog=catalog,
             worker=worker,
         )

@@ -50,13 +50,12 @@ def copier_options(answers: Mapping[str, Any], catalog: Catalog) -> dict[str, An
 
 @lru_cache(maxsize=4)
 def _generate(name: str, frozen: tuple, size: str, smoke: bool, project: bool):
-    from .options import Check, parse_size
+    from .options import Check, Output, parse_size
     from .pipeline import generate
 
     check = Check(*parse_size(size)) if size.strip() else Check()  # empty: as new without --size
-    return generate(
-        name, dict(frozen), check=check, smoke=smoke, write=False, project=project, catalog=_catalog()
-    )
+    output = Output.RENDER_PROJECT if project else Output.RENDER  # copier writes the files
+    return generate(name, dict(frozen), output=output, check=check, smoke=smoke, catalog=_catalog())
 
 
 @pass_context

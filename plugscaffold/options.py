@@ -1,6 +1,7 @@
-"""How a model is checked, and the parsing of the options that say so.
+"""What a model is generated as and how it is checked, and the parsing of the options that say so.
 
-One home for the check's options: :class:`Check` (size, batch, time limit), the training
+One home for the options of :func:`plugscaffold.pipeline.generate`: :class:`Output` (what is
+made and whether it is written), :class:`Check` (size, batch, time limit), the training
 project's default size, and the parsers of ``--size`` and ``--timeout``, shared by the CLI,
 the copier extension, ``update``, homework specs and ablation studies. The runner that uses a
 Check is :mod:`plugscaffold.smoke`; the Plan only reads one, so neither imports the other here.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from enum import Enum
 
 from .errors import SpecError
 from .spec import MAX_SIDE
@@ -21,6 +23,30 @@ PROJECT_SIZE = 256
 
 #: The longest --timeout, in seconds.
 MAX_TIMEOUT = 86400.0
+
+
+class Output(Enum):
+    """What ``generate`` makes and whether it writes it: one value, as black's ``WriteBack``.
+
+    Every member renders its files into ``Generated.contents`` (model.py, the answers file and,
+    for a project, train.py, data.py, tests and README). The WRITE members also write them, all
+    or nothing, to a new folder ``parent/name`` (``generate(..., replace=True)`` replaces an
+    existing one, as ``new --force``). The check is a separate switch (``smoke``).
+    """
+
+    RENDER = "render"  # model.py and the answers, nothing written (new --stdout)
+    RENDER_PROJECT = "render-project"  # the training project, nothing written (update, homework, ablate)
+    WRITE = "write"  # model.py and the answers written (new)
+    WRITE_PROJECT = "write-project"  # the training project written (new --project)
+
+    @property
+    def project(self) -> bool:
+        """The training project around model.py is made (its check runs at PROJECT_SIZE)."""
+        return self in (Output.RENDER_PROJECT, Output.WRITE_PROJECT)
+
+    @property
+    def writes(self) -> bool:
+        return self in (Output.WRITE, Output.WRITE_PROJECT)
 
 
 @dataclass(frozen=True)

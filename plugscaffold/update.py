@@ -63,7 +63,7 @@ from .errors import (
 )
 from .files import commit, project_lock, staging, write_text
 from .inline import definition, fit_width, splice
-from .options import Check, parse_size
+from .options import Check, Output, parse_size
 from .pipeline import Generated, generate
 from .project import project_files
 from .render import format_code, render_model
@@ -145,10 +145,9 @@ def update(
         gen = generate(
             recorded.name,
             {**recorded.options, **{k: v for k, v in changes.items() if v is not None}},
+            output=Output.RENDER_PROJECT if project or record is not None else Output.RENDER,
             check=check,
             smoke=smoke,
-            write=False,
-            project=project or record is not None,
             catalog=catalog,
         )
         result = _merge_all(directory, base, gen, recorded.modules, catalog, upgrade_modules)

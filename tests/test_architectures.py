@@ -15,6 +15,7 @@ import torch
 from archref import FIXTURES, REFERENCES, deterministic_state, mapped, reference_input
 from conftest import load_source
 
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 
 SLOW = {"resnet101", "resnet152", "wide_resnet50_2"}
@@ -26,7 +27,7 @@ def _fixture(name: str) -> tuple[dict, torch.Tensor]:
 
 
 def _ours(name: str, catalog) -> torch.nn.Module:
-    gen = generate(name, REFERENCES[name]["options"], smoke=False, write=False, catalog=catalog)
+    gen = generate(name, REFERENCES[name]["options"], smoke=False, output=Output.RENDER, catalog=catalog)
     module = load_source(gen.source, f"arch_{name}")
     return getattr(module, gen.plan.class_name)()
 

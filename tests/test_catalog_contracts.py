@@ -12,6 +12,7 @@ from conftest import REPO, load_source
 from plugscaffold import expr, inline
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.plan import place
 from plugscaffold.smoke import Check, run_smoke_here
@@ -181,7 +182,8 @@ def test_matches_the_official_implementation_on_its_captured_fixture(key, file):
 def test_generates_inside_a_unet_and_passes_the_smoke_check(key, tmp_path):
     entry = CATALOG.entries[key]
     width = valid_widths(entry, count=1)[0]
-    gen = generate("slot", {entry.slot: entry.name, "width": width, "depth": 2}, smoke=False, write=False)
+    options = {entry.slot: entry.name, "width": width, "depth": 2}
+    gen = generate("slot", options, smoke=False, output=Output.RENDER)
     path = tmp_path / "model.py"
     path.write_text(gen.source)
     result = run_smoke_here(path, gen.plan, Check(height=20, width=28, batch=2))

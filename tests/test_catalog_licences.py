@@ -12,6 +12,7 @@ import yaml
 from conftest import REPO
 from plugscaffold.catalog import license_kind, license_notice, load_catalog, parse_catalog
 from plugscaffold.errors import CatalogError
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 
 RAW = yaml.safe_load((REPO / "catalog.yaml").read_text())
@@ -173,15 +174,14 @@ def test_training_project_readme_carries_the_notice():
         "proj",
         {"attn": "nonlocal@bottleneck", "width": 8, "depth": 2},
         smoke=False,
-        write=False,
-        project=True,
+        output=Output.RENDER_PROJECT,
     )
     readme = gen.contents["README.md"]
     assert "**Licence notice:** nonlocal (non-commercial: CC BY-NC 4.0) follows code" in readme
     assert (
         "| licence of that code |" in readme and "CC BY-NC 4.0 (facebookresearch/video-nonlocal-net" in readme
     )
-    plain = generate("proj", {"width": 8, "depth": 2}, smoke=False, write=False, project=True)
+    plain = generate("proj", {"width": 8, "depth": 2}, smoke=False, output=Output.RENDER_PROJECT)
     assert "Licence notice" not in plain.contents["README.md"]
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from plugscaffold.errors import PlanError
-from plugscaffold.options import PROJECT_SIZE, Check
+from plugscaffold.options import PROJECT_SIZE, Check, Output
 from plugscaffold.pipeline import generate
 from plugscaffold.plan import fit_check, smallest_input
 
 
 def test_without_size_the_check_is_the_smallest_that_reaches_every_stage_and_h_differs_from_w():
     for depth, expected in ((4, (32, 48)), (2, (8, 12)), (3, (16, 24))):
-        gen = generate("m", {"depth": depth, "width": 8}, smoke=False, write=False)
+        gen = generate("m", {"depth": depth, "width": 8}, smoke=False, output=Output.RENDER)
         assert gen.plan.divisor == 2**depth
         assert (gen.check.height, gen.check.width) == expected and gen.check.auto
         # the deepest feature map is 2x3: more than one pixel, and H and W told apart
@@ -23,7 +23,7 @@ def test_without_size_the_check_is_the_smallest_that_reaches_every_stage_and_h_d
 def test_the_default_size_rises_to_every_declared_smallest_feature_map():
     # cgafusion needs 4x4 maps; merging at the bottleneck of a depth-2 UNet (1/4 scale) needs 16
     options = {"depth": 2, "width": 8, "attn": ["se/cbam~cgafusion@bottleneck"]}
-    gen = generate("m", options, smoke=False, write=False)
+    gen = generate("m", options, smoke=False, output=Output.RENDER)
     assert smallest_input(gen.plan) == 16
     assert (gen.check.height, gen.check.width) == (16, 20)
     with pytest.raises(PlanError, match="use --size 16 or larger"):
@@ -31,9 +31,9 @@ def test_the_default_size_rises_to_every_declared_smallest_feature_map():
 
 
 def test_a_given_size_is_kept_and_a_training_project_defaults_to_its_training_size():
-    gen = generate("m", {"depth": 2, "width": 8}, check=Check(40, 24, 3), smoke=False, write=False)
+    gen = generate("m", {"depth": 2, "width": 8}, check=Check(40, 24, 3), smoke=False, output=Output.RENDER)
     assert gen.check == Check(40, 24, 3)
-    gen = generate("m", {"depth": 2, "width": 8}, smoke=False, write=False, project=True)
+    gen = generate("m", {"depth": 2, "width": 8}, smoke=False, output=Output.RENDER_PROJECT)
     assert (gen.check.height, gen.check.width) == (PROJECT_SIZE, PROJECT_SIZE) and not gen.check.auto
     assert gen.contents[".plugscaffold.yml"].count("--size") == 0  # the default needs no flag to come back
 

@@ -15,6 +15,7 @@ import pytest
 
 from plugscaffold import blueprints
 from plugscaffold.catalog import load_catalog
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.project import project_files
 
@@ -27,7 +28,7 @@ SEGMENTATION_WORDS = ("mask", "Mask", "dice", "Dice", "IoU", '"iou"', "segment",
 
 
 def files_of(arch: str, **options) -> dict[str, str]:
-    gen = generate("c", {"arch": arch, **options}, write=False, smoke=False)
+    gen = generate("c", {"arch": arch, **options}, output=Output.RENDER, smoke=False)
     return project_files(gen.plan, load_catalog(), None, gen.check)
 
 
@@ -58,7 +59,8 @@ def test_classification_files_pass_black_and_ruff():
 @pytest.fixture
 def project_module(tmp_path, monkeypatch):
     """The project's train.py imported in-process (its folder first on sys.path)."""
-    generate("c", {"arch": "resnet", "depth": 18, "width": 4, "classes": 5}, parent=tmp_path, project=True)
+    options = {"arch": "resnet", "depth": 18, "width": 4, "classes": 5}
+    generate("c", options, parent=tmp_path, output=Output.WRITE_PROJECT)
     project = tmp_path / "c"
     monkeypatch.chdir(project)
     monkeypatch.syspath_prepend(str(project))
@@ -137,7 +139,8 @@ def test_class_folders_are_read_and_a_wrong_count_is_one_line(tmp_path):
 @pytest.mark.slow
 def test_a_small_resnet_project_learns_its_synthetic_classes_and_predicts(tmp_path):
     """The README's 'Training projects' time: resnet18 layout at width 8, 5 classes, 32x32."""
-    generate("c", {"arch": "resnet", "depth": 18, "width": 8, "classes": 5}, parent=tmp_path, project=True)
+    options = {"arch": "resnet", "depth": 18, "width": 8, "classes": 5}
+    generate("c", options, parent=tmp_path, output=Output.WRITE_PROJECT)
     project = tmp_path / "c"
     args = ["--size", "32", "--epochs", "12", "--steps-per-epoch", "30", "--batch-size", "32",
             "--val-samples", "100", "--lr", "3e-3", "--target", "0.9", "--out", "runs"]  # fmt: skip

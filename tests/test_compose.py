@@ -10,6 +10,7 @@ from conftest import load_source
 from plugscaffold import inline
 from plugscaffold.placement import Leaf, ParallelTerm, ResidualTerm, SerialTerm, parse_placement, render
 from plugscaffold.errors import SpecError
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold import blueprints
 
@@ -141,7 +142,7 @@ def test_residual_really_adds_the_input_or_merges_it(classes):
 
 def test_every_position_adds_named_layers_in_forward_order(catalog):
     gen = generate("m", {"width": 16, "depth": 2, "attn": ["se@enc,dec", "cbam@down", "se+cbam^@bottleneck", "se/cbam@skip"]},
-                   smoke=False, write=False)  # fmt: skip
+                   smoke=False, output=Output.RENDER)  # fmt: skip
     attrs = [layer.attr for layer in gen.plan.layers]
     assert attrs == [
         "enc1", "enc1_attn", "down1", "down1_attn", "enc2", "enc2_attn", "down2", "down2_attn",
@@ -154,7 +155,9 @@ def test_every_position_adds_named_layers_in_forward_order(catalog):
 
 
 def test_a_fusion_that_changes_channels_gets_a_named_projection_with_its_reason(catalog):
-    gen = generate("m", {"width": 32, "depth": 2, "attn": "se/cbam~eff@dec"}, smoke=False, write=False)
+    gen = generate(
+        "m", {"width": 32, "depth": 2, "attn": "se/cbam~eff@dec"}, smoke=False, output=Output.RENDER
+    )
     assert gen.plan.projections == [
         ("dec2_attn", "1x1 projection: eff merges to 128 channels, the position keeps 64"),
         ("dec1_attn", "1x1 projection: eff merges to 64 channels, the position keeps 32"),
@@ -177,7 +180,9 @@ def test_sort_imports_merges_from_imports_without_losing_names():
 
 def test_a_child_named_like_a_python_keyword_gets_a_valid_name(catalog):
     # 'nonlocal' is a catalog name and a Python keyword; Serial(nonlocal=...) would not parse
-    gen = generate("kw", {"width": 16, "depth": 1, "attn": ["bam+nonlocal@enc"]}, smoke=False, write=False)
+    gen = generate(
+        "kw", {"width": 16, "depth": 1, "attn": ["bam+nonlocal@enc"]}, smoke=False, output=Output.RENDER
+    )
     assert "nonlocal_=NonLocalBlock2d(" in gen.source
     load_source(gen.source)
 
@@ -185,7 +190,9 @@ def test_a_child_named_like_a_python_keyword_gets_a_valid_name(catalog):
 @pytest.mark.parametrize("block", ["bottleneck", "inverted", "dense"])
 def test_group_norm_inside_compound_blocks_adapts_to_internal_widths(block):
     # a ResNet bottleneck at width 32 normalises 8 channels inside: GroupNorm(32, 8) cannot exist
-    gen = generate("gn", {"width": 32, "depth": 1, "block": block, "norm": "gn"}, smoke=False, write=False)
+    gen = generate(
+        "gn", {"width": 32, "depth": 1, "block": block, "norm": "gn"}, smoke=False, output=Output.RENDER
+    )
     model = load_source(gen.source).UNet()
     norms = [m for m in model.modules() if isinstance(m, nn.GroupNorm)]
     assert norms and all(m.num_channels % m.num_groups == 0 for m in norms)

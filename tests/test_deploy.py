@@ -18,6 +18,7 @@ import torch
 from plugscaffold import _deploy_worker as worker
 from plugscaffold import deploy
 from plugscaffold.catalog import DEPLOY_PATHS, load_catalog
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check
 
@@ -289,7 +290,7 @@ def test_show_says_which_paths_pass(run_cli):
 @pytest.mark.slow
 def test_the_projects_export_writes_onnx_for_the_trained_checkpoint_and_checks_it(tmp_path):
     gen = generate("p", {"width": 8, "depth": 2, "down": "hwd", "up": "dysample"}, parent=tmp_path,
-                   project=True, check=Check(32, 32, 2), smoke=False)  # fmt: skip
+                   output=Output.WRITE_PROJECT, check=Check(32, 32, 2), smoke=False)  # fmt: skip
     project = tmp_path / "p"
     assert "export.py" in gen.contents
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

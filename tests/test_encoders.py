@@ -19,6 +19,7 @@ from test_emitted import lint
 from plugscaffold.blueprints import encoders
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check, run_smoke_here
 
@@ -55,7 +56,7 @@ def _unet(preset: str, **options):
         f"u_{preset}",
         {"encoder": preset, "classes": 3, "width": 4, **options},
         smoke=False,
-        write=False,
+        output=Output.RENDER,
         catalog=CATALOG,
     )
 
@@ -152,7 +153,11 @@ def test_training_project_loads_a_whole_torchvision_checkpoint_into_the_encoder(
     import sys
 
     generate(
-        "seg", {"encoder": "efficientnet_b0", "width": 4}, parent=tmp_path, project=True, catalog=CATALOG
+        "seg",
+        {"encoder": "efficientnet_b0", "width": 4},
+        output=Output.WRITE_PROJECT,
+        parent=tmp_path,
+        catalog=CATALOG,
     )
     project = tmp_path / "seg"
     monkeypatch.chdir(project)
@@ -186,7 +191,11 @@ def test_the_deepest_feature_is_the_classifiers_features_output(preset, upto):
     head = HEAD[_family(preset)]
     weights = deterministic_state(_manifest(preset))
     classifier = generate(
-        "c", {"arch": _family(preset), **encoders()[preset][1]}, smoke=False, write=False, catalog=CATALOG
+        "c",
+        {"arch": _family(preset), **encoders()[preset][1]},
+        output=Output.RENDER,
+        smoke=False,
+        catalog=CATALOG,
     )
     reference = load_source(classifier.source, f"cls_{preset}").__dict__[classifier.plan.class_name]().eval()
     reference.load_state_dict(weights, strict=True)

@@ -27,6 +27,7 @@ from test_property import expressions
 from plugscaffold import blueprints, diagram
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError, SpecError
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check, run_smoke_here
 
@@ -95,7 +96,7 @@ def _fixture(name: str) -> tuple[dict, torch.Tensor]:
 
 
 def _model(options: dict, catalog, name: str = "fam") -> torch.nn.Module:
-    gen = generate(name, options, smoke=False, write=False, catalog=catalog)
+    gen = generate(name, options, smoke=False, output=Output.RENDER, catalog=catalog)
     return getattr(load_source(gen.source, f"fam_{abs(hash(gen.source))}"), gen.plan.class_name)()
 
 
@@ -121,7 +122,7 @@ def test_preset_equals_torchvision(name, catalog):
 def test_small_width_passes_the_smoke_check_with_attention_at_every_position(arch, catalog):
     positions = ",".join(blueprints.get(arch).positions)
     options = {"arch": arch, **SMALL[arch], "attn": f"se:reduction=4@{positions}"}
-    gen = generate("fam", options, smoke=True, write=False, catalog=catalog)
+    gen = generate("fam", options, smoke=True, output=Output.RENDER, catalog=catalog)
     assert gen.smoke.output_shape[1] == SMALL[arch]["classes"]
     assert "import plugscaffold" not in gen.source and "from plugscaffold" not in gen.source
 
@@ -156,7 +157,8 @@ def test_every_preset_of_these_families_is_compared():
 
 def test_diagram_names_layers_inside_containers_with_mermaid_ids(catalog):
     """features.3 is a Mermaid node 'features_3' titled 'features.3' (Mermaid ids take no dots)."""
-    gen = generate("fam", {"arch": "mobilenet_v2", "width": 8}, smoke=False, write=False, catalog=catalog)
+    options = {"arch": "mobilenet_v2", "width": 8}
+    gen = generate("fam", options, smoke=False, output=Output.RENDER, catalog=catalog)
     text = diagram.mermaid(diagram.plan_graph(gen.plan))
     nodes = re.findall(r"^    (\S+?)[\[(]", text, re.MULTILINE)
     edges = re.findall(r"^    (\S+) -->\|[^|]*\| (\S+)$", text, re.MULTILINE)
@@ -195,7 +197,9 @@ def family_options(draw):
 @given(opts=family_options())
 def test_random_family_options_pass_the_check_or_stop_with_one_line(opts, tmp_path_factory):
     try:
-        gen = generate("prop", opts, smoke=False, write=False, check=PROPERTY_CHECK, catalog=PROPERTY_CATALOG)
+        gen = generate(
+            "prop", opts, smoke=False, output=Output.RENDER, check=PROPERTY_CHECK, catalog=PROPERTY_CATALOG
+        )
     except (SpecError, PlanError) as exc:
         assert str(exc) and "\n" not in str(exc)
         return
@@ -209,5 +213,6 @@ def test_random_family_options_pass_the_check_or_stop_with_one_line(opts, tmp_pa
 def test_emitted_code_passes_ruff_and_black_at_88_columns(arch, catalog):
     positions = ",".join(blueprints.get(arch).positions)
     for attn in ("none", f"eca@{positions}"):
-        gen = generate("fam", {"arch": arch, "attn": attn}, smoke=False, write=False, catalog=catalog)
+        options = {"arch": arch, "attn": attn}
+        gen = generate("fam", options, smoke=False, output=Output.RENDER, catalog=catalog)
         assert lint(gen.source) == "", (attn, lint(gen.source))

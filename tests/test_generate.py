@@ -11,12 +11,14 @@ import torch
 
 from conftest import load_source
 from plugscaffold import inline
+from plugscaffold.errors import TargetError
+from plugscaffold.options import PROJECT_SIZE, Output
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check, run_smoke_here
 
 
 def model_of(name="m", **options):
-    gen = generate(name, options, smoke=False, write=False)
+    gen = generate(name, options, smoke=False, output=Output.RENDER)
     return gen, load_source(gen.source).UNet()
 
 
@@ -91,7 +93,7 @@ PAIRWISE = pairwise(COMBOS)  # the quick run (-m "not slow") checks these; the f
 )
 def test_every_combination_generates_and_passes_the_smoke_check(combo, tmp_path):
     options = dict(zip(SLOTS, combo), width=32, depth=3)
-    gen = generate("combo", options, smoke=False, write=False)
+    gen = generate("combo", options, smoke=False, output=Output.RENDER)
     path = tmp_path / "model.py"
     path.write_text(gen.source)
     check = Check(height=24, width=40, batch=2)
@@ -109,3 +111,28 @@ def test_plug_in_sources_read_well_at_blacks_88_columns():
             if re.match(r"\s*\)+:?\s+#", line):
                 awkward.append(f"{definition.file} {name}: {line.strip()}")
     assert awkward == [], "move these comments above their statements:\n" + "\n".join(awkward)
+
+
+def test_the_output_value_says_what_is_made_and_what_is_written(tmp_path):
+    """generate(output=...) replaces the write/project/force flags (as black's WriteBack)."""
+    options = {"width": 8, "depth": 2}
+    model = generate("m", options, output=Output.RENDER, parent=tmp_path, smoke=False)
+    project = generate("m", options, output=Output.RENDER_PROJECT, parent=tmp_path, smoke=False)
+    assert list(tmp_path.iterdir()) == [] and model.files == project.files == []  # nothing written
+    assert "model.py" in model.contents and "train.py" not in model.contents
+    assert {"model.py", "train.py", "data.py"} <= set(project.contents)
+    assert model.check.auto and project.check.height == PROJECT_SIZE  # a project checks at its size
+
+    written = generate("m", options, output=Output.WRITE, parent=tmp_path, smoke=False)
+    assert sorted(p.relative_to(tmp_path / "m").as_posix() for p in written.files) == sorted(written.contents)
+    assert not (tmp_path / "m" / "train.py").exists()
+    with pytest.raises(TargetError, match="already exists"):  # a new folder unless replace
+        generate("m", options, output=Output.WRITE_PROJECT, parent=tmp_path, smoke=False)
+    generate("m", options, output=Output.WRITE_PROJECT, parent=tmp_path, replace=True, smoke=False)
+    assert (tmp_path / "m" / "train.py").read_text() == project.contents["train.py"]
+
+    with pytest.raises(ValueError, match="replace=True needs an output that writes"):
+        generate("m", options, output=Output.RENDER, replace=True, smoke=False)
+    for flag in ("write", "project", "force"):  # the old flags are gone
+        with pytest.raises(TypeError, match=flag):
+            generate("m", options, **{flag: False})

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from plugscaffold.catalog import load_catalog
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.project import project_files
 from plugscaffold.smoke import Check
@@ -47,7 +48,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def write_project(directory: Path, options: dict, smoke: bool = True) -> Path:
-    gen = generate("p", options, write=False, smoke=smoke, check=Check(32, 32, 1))
+    gen = generate("p", options, output=Output.RENDER, smoke=smoke, check=Check(32, 32, 1))
     files = project_files(gen.plan, load_catalog(), gen.smoke, gen.check)
     assert set(files) == FILES
     directory.mkdir(parents=True, exist_ok=True)
@@ -150,9 +151,9 @@ def test_a_segmentation_project_carries_no_classification_code(project):
 
 def test_project_generation_does_not_import_torch(tmp_path):
     code = (
-        "import sys; from plugscaffold.pipeline import generate; "
+        "import sys; from plugscaffold.pipeline import generate; from plugscaffold.options import Output; "
         "from plugscaffold.project import project_files; from plugscaffold.catalog import load_catalog; "
-        "gen = generate('p', {'width': 8, 'depth': 2}, write=False, smoke=False); "
+        "gen = generate('p', {'width': 8, 'depth': 2}, output=Output.RENDER, smoke=False); "
         "files = project_files(gen.plan, load_catalog(), None, gen.check); "
         "assert 'torch' not in sys.modules, 'torch was imported'; print(len(files))"
     )
@@ -167,7 +168,7 @@ def test_readme_has_commands_citations_costs_and_a_mermaid_diagram_of_every_laye
     gen = generate(
         "p",
         {"depth": 2, "width": 32, "down": "hwd", "up": "dysample", "skip": "eff"},
-        write=False,
+        output=Output.RENDER,
         smoke=False,
     )
     readme = project_files(gen.plan, load_catalog(), None, gen.check)["README.md"]
@@ -225,7 +226,10 @@ def test_svg_parses_and_draws_every_layer_and_skip(project):
 def test_the_generated_unet_takes_in_channels_and_classes_with_the_generated_defaults(tmp_path):
     # A stem keeps the input's channels, so it takes the argument too (a spatial transformer here).
     gen = generate(
-        "p", {"width": 8, "depth": 2, "in_channels": 1, "classes": 4, "stem": "stn"}, write=False, smoke=False
+        "p",
+        {"width": 8, "depth": 2, "in_channels": 1, "classes": 4, "stem": "stn"},
+        output=Output.RENDER,
+        smoke=False,
     )
     assert "def __init__(self, in_channels: int = 1, classes: int = 4) -> None:" in gen.source
     path = tmp_path / "model.py"
@@ -549,7 +553,7 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line(project, tmp_path):
 
 
 def svg_of(options: dict, name: str = "p") -> ET.Element:
-    gen = generate(name, options, write=False, smoke=False)
+    gen = generate(name, options, output=Output.RENDER, smoke=False)
     return ET.fromstring(project_files(gen.plan, load_catalog(), None, gen.check)["architecture.svg"])
 
 

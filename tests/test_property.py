@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError, SpecError
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check, run_smoke_here
 from plugscaffold import blueprints
@@ -85,7 +86,7 @@ def options(draw):
 )
 def test_random_combinations_generate_and_pass_or_stop_with_one_line(opts, tmp_path_factory):
     try:
-        gen = generate("prop", opts, smoke=False, write=False, check=CHECK, catalog=CATALOG)
+        gen = generate("prop", opts, smoke=False, output=Output.RENDER, check=CHECK, catalog=CATALOG)
     except (SpecError, PlanError) as exc:
         message = str(exc)
         assert "\n" not in message and message
@@ -137,7 +138,7 @@ def architectures(draw):
 @example(opts={"arch": "resnet", "width": 8, "depth": 18, "block": "bottleneck", "down": "adown"})
 def test_random_architectures_generate_and_pass_or_stop_with_one_line(opts, tmp_path_factory):
     try:
-        gen = generate("prop", opts, smoke=False, write=False, check=CHECK, catalog=CATALOG)
+        gen = generate("prop", opts, smoke=False, output=Output.RENDER, check=CHECK, catalog=CATALOG)
     except (SpecError, PlanError) as exc:
         message = str(exc)
         assert "\n" not in message and message

@@ -8,6 +8,7 @@ from conftest import load_source
 
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError, SpecError
+from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.plan import check_size
 from plugscaffold.smoke import Check, run_smoke_here
@@ -30,7 +31,7 @@ def _id(case: dict) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_every_choice_passes_the_smoke_check(case, tmp_path):
-    gen = generate("m", {**BASE, **case}, smoke=False, write=False, catalog=CATALOG)
+    gen = generate("m", {**BASE, **case}, smoke=False, output=Output.RENDER, catalog=CATALOG)
     path = tmp_path / "model.py"
     path.write_text(gen.source)
     check = Check(64, 96, 2)  # layer4 sees 2x3: every module's smallest map (nonlocal pools 2x2)
@@ -41,7 +42,7 @@ def test_every_choice_passes_the_smoke_check(case, tmp_path):
 
 
 def test_attention_is_named_after_its_module_at_the_se_position():
-    gen = generate("m", {**BASE, "attn": "se"}, smoke=False, write=False, catalog=CATALOG)
+    gen = generate("m", {**BASE, "attn": "se"}, smoke=False, output=Output.RENDER, catalog=CATALOG)
     model = load_source(gen.source).ResNet()
     keys = model.state_dict()
     assert "layer1.0.se.fc.0.weight" in keys and "layer4.1.se.fc.2.bias" in keys
@@ -49,7 +50,7 @@ def test_attention_is_named_after_its_module_at_the_se_position():
 
 
 def test_in_channels_and_classes_are_constructor_arguments():
-    gen = generate("m", {**BASE, "width": 8}, smoke=False, write=False, catalog=CATALOG)
+    gen = generate("m", {**BASE, "width": 8}, smoke=False, output=Output.RENDER, catalog=CATALOG)
     module = load_source(gen.source)
     model = module.ResNet(in_channels=1, classes=3)
     import torch
@@ -71,7 +72,7 @@ def test_in_channels_and_classes_are_constructor_arguments():
 )
 def test_bad_options_are_one_line(options, message):
     with pytest.raises((SpecError, PlanError), match=message):
-        generate("m", {**BASE, **options}, smoke=False, write=False, catalog=CATALOG)
+        generate("m", {**BASE, **options}, smoke=False, output=Output.RENDER, catalog=CATALOG)
 
 
 def test_command_and_report_name_the_preset(run_cli, tmp_path):
@@ -113,7 +114,7 @@ def test_command_and_report_name_the_preset(run_cli, tmp_path):
 )
 def test_unet_on_every_encoder_preset_passes_the_smoke_check(preset, tmp_path):
     gen = generate(
-        "m", {"encoder": preset, "classes": 3, "width": 4}, smoke=False, write=False, catalog=CATALOG
+        "m", {"encoder": preset, "classes": 3, "width": 4}, smoke=False, output=Output.RENDER, catalog=CATALOG
     )
     path = tmp_path / "model.py"
     path.write_text(gen.source)
@@ -129,7 +130,9 @@ def test_encoder_refuses_the_unets_own_encoder_options():
         ({"depth": 6}, "resnet34 has 5"),
     ):
         with pytest.raises(PlanError, match=message):
-            generate("m", {"encoder": "resnet34", **options}, smoke=False, write=False, catalog=CATALOG)
+            generate(
+                "m", {"encoder": "resnet34", **options}, smoke=False, output=Output.RENDER, catalog=CATALOG
+            )
 
 
 @pytest.mark.slow
@@ -141,7 +144,8 @@ def test_training_project_loads_a_torchvision_checkpoint_into_the_encoder(tmp_pa
 
     import torch
 
-    generate("seg", {"encoder": "resnet18", "width": 4}, parent=tmp_path, project=True, catalog=CATALOG)
+    options = {"encoder": "resnet18", "width": 4}
+    generate("seg", options, parent=tmp_path, output=Output.WRITE_PROJECT, catalog=CATALOG)
     project = tmp_path / "seg"
     monkeypatch.chdir(project)
     monkeypatch.syspath_prepend(str(project))

@@ -12,6 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import load_source
 from plugscaffold import cache
 from plugscaffold.catalog import load_catalog
+from plugscaffold.options import Output
 from plugscaffold.pipeline import _baseline, generate
 from plugscaffold.smoke import WORKER, Check, baseline_key, run_smoke_here
 
@@ -25,7 +26,7 @@ def test_the_worker_counts_exactly_the_flops_of_flopcountermode(tmp_path):
         {**SMALL, "up": "dysample", "bottleneck": "transformer", "attn": ["cbam:reduction=4@dec"]},
         {"width": 32, "depth": 2, "skip": "eff", "conv": "dsconv", "attn": ["nonlocal@bottleneck"]},
     ):
-        gen = generate("m", options, smoke=False, write=False)
+        gen = generate("m", options, smoke=False, output=Output.RENDER)
         path = tmp_path / "model.py"
         path.write_text(gen.source)
         check = Check(16, 24, 2)
@@ -41,12 +42,12 @@ def test_the_worker_counts_exactly_the_flops_of_flopcountermode(tmp_path):
 def test_the_baseline_figures_are_a_real_measurement_then_read_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PLUGSCAFFOLD_CACHE_DIR", str(tmp_path / "cache"))
     options = {**SMALL, "conv": "dsconv"}
-    gen = generate("m", options, write=False)
+    gen = generate("m", options, output=Output.RENDER)
     # the default model of the same size, checked for real (forward and backward, on the CPU)
     source = _baseline(gen.plan.spec, load_catalog())
     path = tmp_path / "baseline.py"
     path.write_text(source)
-    default = generate("baseline", SMALL, smoke=False, write=False)
+    default = generate("baseline", SMALL, smoke=False, output=Output.RENDER)
     real = run_smoke_here(path, default.plan, gen.check)
     assert gen.smoke.baseline == {"parameters": real.parameters, "forward_flops": real.forward_flops}
     assert real.parameters > gen.smoke.parameters  # depthwise-separable convolutions are smaller
@@ -56,9 +57,9 @@ def test_the_baseline_figures_are_a_real_measurement_then_read_from_the_cache(tm
     assert [e.name for e in entries] == [baseline_key(source, default.plan, gen.check)]
     planted = {"parameters": 12345, "forward_flops": 678}
     entries[0].write_text(json.dumps(planted))
-    assert generate("other_name", options, write=False).smoke.baseline == planted
+    assert generate("other_name", options, output=Output.RENDER).smoke.baseline == planted
     # another size is another entry, measured afresh
-    again = generate("m", options, check=Check(8, 8), write=False)
+    again = generate("m", options, check=Check(8, 8), output=Output.RENDER)
     assert again.smoke.baseline not in (planted, None)
     assert len(list((tmp_path / "cache" / "baseline").iterdir())) == 2
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..errors import SmokeError, WorkerDied
-from ..options import Check
+from ..options import Check, Output
 from ..smoke import _request, _verify
 
 WORKER = Path(__file__).with_name("_measure_worker.py")
@@ -137,9 +137,8 @@ def measure_variant(worker: MeasureWorker, study, variant, folder: Path, catalog
     gen = generate(
         project_name(variant.name),
         generate_options(variant.options),
+        output=Output.RENDER_PROJECT if project else Output.RENDER,
         check=check,
-        write=False,
-        project=project,
         catalog=catalog,
         worker=checker,  # type: ignore[arg-type]
     )

@@ -13,6 +13,7 @@ from typing import Any
 from .. import __version__
 from ..catalog import Catalog, Entry, load_catalog
 from ..errors import PlugscaffoldError, TargetError
+from ..options import Output
 from . import probes
 from .draw import draw
 from .records import ManifestEntry, Reference, Task
@@ -107,9 +108,9 @@ def _variant(spec: HomeworkSpec, catalog: Catalog, student: Student, choices: di
         gen = generate(
             spec.name,
             {**spec.model, **choices},
+            output=Output.RENDER,
             check=spec.check,
             smoke=spec.smoke,
-            write=False,
             catalog=catalog,
         )
     except PlugscaffoldError as exc:
