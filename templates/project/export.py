@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from config import CLASSES, IN_CHANNELS, SIZE, TASK
-from train import build_model
+from train import add_checkpoint_option, build_model
 
 TOLERANCE = 1e-4  # absolute and relative: |onnx - torch| <= TOLERANCE * (1 + |torch|)
 
@@ -40,13 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Write the trained model as ONNX and check it with onnxruntime.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--checkpoint",
-        metavar="PATH",
-        type=Path,
-        default=Path("runs/best.pt"),
-        help="from train.py",
-    )
+    add_checkpoint_option(parser)
     parser.add_argument(
         "--out",
         metavar="PATH",

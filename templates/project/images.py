@@ -93,6 +93,16 @@ def images_in(folder: Path) -> list[Path]:
     )
 
 
+def image_folder(folder: Path) -> list[Path]:
+    """The images in ``folder`` (as predict.py reads them); one line when there are none."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    files = images_in(folder)
+    if not files:
+        raise DataError(f"{folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
 def to_tensor(picture) -> torch.Tensor:
     """A PIL image as a (C, H, W) uint8 tensor (no numpy needed)."""
     data = torch.frombuffer(bytearray(picture.tobytes()), dtype=torch.uint8)

@@ -154,6 +154,28 @@ def parse_size(text: str) -> tuple[int, int]:
     return size
 
 
+def add_checkpoint_option(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint: the trained model that predict.py and export.py read."""
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        type=Path,
+        default=Path("runs/best.pt"),
+        help="from train.py",
+    )
+
+
+def add_size_option(parser: argparse.ArgumentParser) -> None:
+    """predict.py's --size: the input size, by default the checkpoint's."""
+    parser.add_argument(
+        "--size",
+        metavar="HxW",
+        type=parse_size,
+        default=None,
+        help="input size N or HxW; none: the size the checkpoint was trained at",
+    )
+
+
 class TrainError(Exception):
     """A problem with the command line a person can fix (batch size, --resume)."""
 
@@ -516,6 +538,20 @@ def read_checkpoint(path: Path) -> dict:
     if state.get("task") != TASK or state.get("classes") != CLASSES:
         raise TrainError(f"{path} was trained for another task or number of classes")
     return state
+
+
+def load_trained(path: Path, device: torch.device) -> tuple[nn.Module, tuple]:
+    """The checkpoint's model in eval mode on ``device``, and the (H, W) it was trained at
+    (predict.py's model)."""
+    if not path.is_file():
+        raise TrainError(
+            f"--checkpoint {path}: no such file; train first (python train.py) "
+            "or pass the checkpoint to use"
+        )
+    state = read_checkpoint(path)
+    model = build_model()
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), tuple(state.get("size", SIZE))
 
 
 def train(

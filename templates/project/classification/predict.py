@@ -20,16 +20,15 @@ from pathlib import Path
 
 import torch
 
-from images import IMAGE_SUFFIXES, DataError, images_in, load_image
+from images import DataError, image_folder, load_image
 from train import (
     CLASSES,
     IN_CHANNELS,
-    SIZE,
     TrainError,
-    build_model,
-    parse_size,
+    add_checkpoint_option,
+    add_size_option,
+    load_trained,
     predict,
-    read_checkpoint,
 )
 
 
@@ -39,13 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("images", type=Path, help="folder of images to classify")
-    parser.add_argument(
-        "--checkpoint",
-        metavar="PATH",
-        type=Path,
-        default=Path("runs/best.pt"),
-        help="from train.py",
-    )
+    add_checkpoint_option(parser)
     parser.add_argument(
         "--out",
         metavar="CSV",
@@ -53,27 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=Path("predictions.csv"),
         help="the file for the predictions",
     )
-    parser.add_argument(
-        "--size",
-        metavar="HxW",
-        type=parse_size,
-        default=None,
-        help="input size N or HxW; none: the size the checkpoint was trained at",
-    )
+    add_size_option(parser)
     return parser.parse_args(argv)
-
-
-def load_model(path: Path, device: torch.device) -> tuple[torch.nn.Module, tuple]:
-    """The trained model in eval mode, and the (H, W) it was trained at."""
-    if not path.is_file():
-        raise DataError(
-            f"--checkpoint {path}: no such file; train first (python train.py) "
-            "or pass the checkpoint to use"
-        )
-    state = read_checkpoint(path)
-    model = build_model()
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), tuple(state.get("size", SIZE))
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -86,15 +60,11 @@ def probabilities(logits: torch.Tensor) -> torch.Tensor:
 
 def classify(args: argparse.Namespace) -> int:
     """Write a row for every image in ``args.images``; returns how many."""
-    if not args.images.is_dir():
-        raise DataError(f"{args.images}: no such folder")
-    files = images_in(args.images)
-    if not files:
-        raise DataError(f"{args.images} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    files = image_folder(args.images)
     if args.out.is_dir():
         raise DataError(f"--out {args.out} is a folder; pass the CSV file to write")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, trained_size = load_model(args.checkpoint, device)
+    model, trained_size = load_trained(args.checkpoint, device)
     size = args.size or trained_size
     rows = []
     with torch.no_grad():

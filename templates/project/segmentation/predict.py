@@ -21,16 +21,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from images import IMAGE_SUFFIXES, DataError, image_size, images_in, load_image, pillow
+from images import DataError, image_folder, image_size, load_image, pillow
 from train import (
     IN_CHANNELS,
     LABELS,
-    SIZE,
     TrainError,
-    build_model,
-    parse_size,
+    add_checkpoint_option,
+    add_size_option,
+    load_trained,
     predict,
-    read_checkpoint,
 )
 
 
@@ -40,13 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("images", type=Path, help="folder of images to segment")
-    parser.add_argument(
-        "--checkpoint",
-        metavar="PATH",
-        type=Path,
-        default=Path("runs/best.pt"),
-        help="from train.py",
-    )
+    add_checkpoint_option(parser)
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -54,27 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=Path("predictions"),
         help="folder for the masks",
     )
-    parser.add_argument(
-        "--size",
-        metavar="HxW",
-        type=parse_size,
-        default=None,
-        help="input size N or HxW; none: the size the checkpoint was trained at",
-    )
+    add_size_option(parser)
     return parser.parse_args(argv)
-
-
-def load_model(path: Path, device: torch.device) -> tuple[torch.nn.Module, tuple]:
-    """The trained model in eval mode, and the (H, W) it was trained at."""
-    if not path.is_file():
-        raise DataError(
-            f"--checkpoint {path}: no such file; train first (python train.py) "
-            "or pass the checkpoint to use"
-        )
-    state = read_checkpoint(path)
-    model = build_model()
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), tuple(state.get("size", SIZE))
 
 
 def save_mask(labels: torch.Tensor, path: Path) -> None:
@@ -87,15 +61,11 @@ def save_mask(labels: torch.Tensor, path: Path) -> None:
 
 def segment(args: argparse.Namespace) -> int:
     """Write a mask for every image in ``args.images``; returns how many."""
-    if not args.images.is_dir():
-        raise DataError(f"{args.images}: no such folder")
+    files = image_folder(args.images)
     if args.out.resolve() == args.images.resolve():
         raise DataError(
             "--out must not be the images folder: masks would replace images"
         )
-    files = images_in(args.images)
-    if not files:
-        raise DataError(f"{args.images} has no images ({', '.join(IMAGE_SUFFIXES)})")
     stems = [p.stem for p in files]
     twins = sorted({s for s in stems if stems.count(s) > 1})
     if twins:
@@ -104,7 +74,7 @@ def segment(args: argparse.Namespace) -> int:
             f"{', '.join(twins[:5])}"
         )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, trained_size = load_model(args.checkpoint, device)
+    model, trained_size = load_trained(args.checkpoint, device)
     size = args.size or trained_size
     args.out.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
