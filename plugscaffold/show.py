@@ -9,8 +9,8 @@ from .catalog import LICENSE_KINDS, Catalog, Entry
 from .deploy import PATHS, parse_paths, supports
 from .errors import SpecError, did_you_mean
 from .plan import place
-from .report import table
 from .render import format_code
+from .report import table
 
 SCALE = {0.5: "/2", 1: "x1", 2: "x2"}
 
@@ -72,8 +72,19 @@ def format_show(catalog: Catalog, name: str) -> str:
 
 
 def _show(catalog: Catalog, entry: Entry) -> str:
-    c = entry.contract
     lines = [f"{entry.name} ({entry.slot} slot): {entry.title}"]
+    lines += _provenance_lines(entry)
+    lines += _contract_lines(entry)
+    lines += _param_lines(entry)
+    lines += _record_lines(entry)
+    lines.append("  emitted code")
+    lines.append(textwrap.indent(_example(catalog, entry), "    "))
+    return "\n".join(lines)
+
+
+def _provenance_lines(entry: Entry) -> list[str]:
+    """Where the module comes from: its catalog (a user's), aliases, paper, code and licence."""
+    lines = []
     if entry.is_user:
         where = entry.modules_dir.parent / "catalog.yaml"
         lines.append(
@@ -92,10 +103,16 @@ def _show(catalog: Catalog, entry: Entry) -> str:
     if entry.reference_code:
         lines.append(f"  follows      {entry.reference_code} (not the authors' code)")
     lines.append(f"  licence      {entry.license}")
-    lines.append(
+    return lines
+
+
+def _contract_lines(entry: Entry) -> list[str]:
+    """What the module takes and gives: inputs, layout, scale, channels and its constraints."""
+    c = entry.contract
+    lines = [
         f"  contract     {c.inputs} input(s), {c.layout}, spatial scale {SCALE.get(c.scale, c.scale)}, "
         f"output channels = {c.channels}"
-    )
+    ]
     if c.align == "equal":
         lines.append(
             "               inputs must have equal channels (the plan inserts a 1x1 projection otherwise)"
@@ -106,33 +123,40 @@ def _show(catalog: Catalog, entry: Entry) -> str:
         lines.append(
             f"  min size     feature maps of at least {c.min_size.size} (H and W): {c.min_size.reason}"
         )
-    if entry.params:
-        lines.append(f"  hyper-parameters (--{entry.slot} {entry.name}:KEY=VALUE,...)")
-        rows = []
-        for p in entry.params.values():
-            limits = (
-                f"one of {', '.join(map(str, p.choices))}"
-                if p.choices
-                else (f">= {p.min}" if p.min is not None else "")
-            )
-            rows.append([p.name, p.type, repr(p.default), limits, p.help])
-        lines += table(rows, indent="    ")
+    return lines
+
+
+def _param_lines(entry: Entry) -> list[str]:
+    """The hyper-parameters as a table (none: no lines)."""
+    if not entry.params:
+        return []
+    rows = []
+    for p in entry.params.values():
+        limits = (
+            f"one of {', '.join(map(str, p.choices))}"
+            if p.choices
+            else (f">= {p.min}" if p.min is not None else "")
+        )
+        rows.append([p.name, p.type, repr(p.default), limits, p.help])
+    return [f"  hyper-parameters (--{entry.slot} {entry.name}:KEY=VALUE,...)", *table(rows, indent="    ")]
+
+
+def _record_lines(entry: Entry) -> list[str]:
+    """What was measured and checked: reference parameter counts, deployment paths, notes."""
+    lines = []
     for ref in entry.reference:
         config = ", ".join(f"{k}={v}" for k, v in ref.config.items())
         lines.append(f"  reference    {ref.params:,} parameters at {config} (measured: {ref.measured})")
     if entry.deploy is not None:
-        lines.append(
-            f"  deploy       passes: {', '.join(entry.deploy.supported) or 'none'} (on CPU, checked by the tests)"
-        )
+        passes = ", ".join(entry.deploy.supported) or "none"
+        lines.append(f"  deploy       passes: {passes} (on CPU, checked by the tests)")
         for path, reason in entry.deploy.unsupported.items():
             lines.append(
                 "               " + "\n                 ".join(textwrap.wrap(f"not {path}: {reason}", 80))
             )
     if entry.notes:
         lines.append("  notes        " + "\n               ".join(textwrap.wrap(entry.notes, 80)))
-    lines.append("  emitted code")
-    lines.append(textwrap.indent(_example(catalog, entry), "    "))
-    return "\n".join(lines)
+    return lines
 
 
 def _example(catalog: Catalog, entry: Entry) -> str:
