@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from . import blueprints
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, Slot, load_catalog
 from .choice import CHOICE_SYNTAX
 from .project import PROJECT_FILES
 from .spec import PLACED_SLOT
@@ -45,57 +45,77 @@ def copier_config(catalog: Catalog) -> str:
             continue
         questions[name] = _option_question(takers)
     for slot in catalog.slots.values():
-        if slot.name == PLACED_SLOT:
-            positions = "; ".join(
-                f"{bp.name}: {', '.join(bp.positions)} (default {','.join(bp.default_positions)})"
-                for bp in blueprints.registry().values()
-                if bp.positions
-            )
-            questions[slot.name] = {
-                "type": "str",
-                "help": f"Attention: EXPR[@POSITIONS], several separated by ';' (e.g. se+cbam^@dec; msca@down), "
-                f"or none. Modules: {', '.join(sorted(e.name for e in catalog.in_slot(slot.name)))}. "
-                f"Positions: {positions}",
-                "default": "none",
-                **_uses(slot.name),
-            }
-            continue
-        questions[slot.name] = {
-            "type": "str",
-            "help": slot.help[0].upper() + slot.help[1:],
-            "choices": catalog.choices(slot.name),
-            "default": _slot_default(slot.name, slot.default),
-            **_uses(slot.name),
-        }
-        questions[f"{slot.name}_params"] = {
-            "type": "str",
-            "help": f"Hyper-parameters of {{{{ {slot.name} }}}} as KEY=VALUE,... (empty: defaults; "
-            f"'plugscaffold show {{{{ {slot.name} }}}}' lists them)",
-            "default": "",
-            "when": f"{{{{ {_uses(slot.name, 'and ')}plugscaffold_has_params('{slot.name}', {slot.name}) }}}}",
-            "validator": f"{{{{ plugscaffold_check('{slot.name}') }}}}",
-        }
+        questions.update(_slot_questions(catalog, slot))
     for name in sized:
         question = _option_question(blueprints.all_options()[name])
         question["help"] += " (the whole model is checked here)"
         questions[name] = {**question, "validator": "{{ plugscaffold_check('model') }}"}
-    questions["project"] = {
-        "type": "bool",
-        "help": "Add the training project: " + ", ".join(PROJECT_FILES),
-        "default": False,
-    }
-    questions["smoke"] = {"type": "bool", "help": "Run the smoke check (forward + backward)", "default": True}
-    questions["size"] = {
-        "type": "str",
-        "help": "Input size of the smoke check (H or HxW; empty: the smallest that exercises every stage, "
-        "256 for a training project)",
-        "default": "",
-    }
+    questions.update(_output_questions())
     header = (
         "# Generated from catalog.yaml by `python -m plugscaffold.sync`; do not edit by hand.\n"
         f"# Slot choices take the hyper-parameters of their *_params question ({CHOICE_SYNTAX}).\n"
     )
     return header + yaml.safe_dump(questions, sort_keys=False, width=120)
+
+
+def _slot_questions(catalog: Catalog, slot: Slot) -> dict[str, dict]:
+    """A slot's questions: its module and that module's hyper-parameters (attention: its
+    placements, one question)."""
+    if slot.name == PLACED_SLOT:
+        return {slot.name: _attention_question(catalog, slot)}
+    return {
+        slot.name: {
+            "type": "str",
+            "help": slot.help[0].upper() + slot.help[1:],
+            "choices": catalog.choices(slot.name),
+            "default": _slot_default(slot.name, slot.default),
+            **_uses(slot.name),
+        },
+        f"{slot.name}_params": {
+            "type": "str",
+            "help": f"Hyper-parameters of {{{{ {slot.name} }}}} as KEY=VALUE,... (empty: defaults; "
+            f"'plugscaffold show {{{{ {slot.name} }}}}' lists them)",
+            "default": "",
+            "when": f"{{{{ {_uses(slot.name, 'and ')}"
+            f"plugscaffold_has_params('{slot.name}', {slot.name}) }}}}",
+            "validator": f"{{{{ plugscaffold_check('{slot.name}') }}}}",
+        },
+    }
+
+
+def _attention_question(catalog: Catalog, slot: Slot) -> dict:
+    """The attention placements as one text, with the modules and each architecture's positions."""
+    positions = "; ".join(
+        f"{bp.name}: {', '.join(bp.positions)} (default {','.join(bp.default_positions)})"
+        for bp in blueprints.registry().values()
+        if bp.positions
+    )
+    return {
+        "type": "str",
+        "help": f"Attention: EXPR[@POSITIONS], several separated by ';' (e.g. se+cbam^@dec; msca@down), "
+        f"or none. Modules: {', '.join(sorted(e.name for e in catalog.in_slot(slot.name)))}. "
+        f"Positions: {positions}",
+        "default": "none",
+        **_uses(slot.name),
+    }
+
+
+def _output_questions() -> dict[str, dict]:
+    """What to generate besides model.py and how to check it: project, smoke check, its size."""
+    return {
+        "project": {
+            "type": "bool",
+            "help": "Add the training project: " + ", ".join(PROJECT_FILES),
+            "default": False,
+        },
+        "smoke": {"type": "bool", "help": "Run the smoke check (forward + backward)", "default": True},
+        "size": {
+            "type": "str",
+            "help": "Input size of the smoke check (H or HxW; empty: the smallest that exercises every "
+            "stage, 256 for a training project)",
+            "default": "",
+        },
+    }
 
 
 def _archs_using(slot: str) -> list[str]:
@@ -176,7 +196,8 @@ def catalog_page(catalog: Catalog) -> str:
     for slot in catalog.slots.values():
         lines += [f"## {slot.name}: {slot.help}", "", f"Default: `{slot.default}`.", ""]
         lines += [
-            "| name | title | paper | code (the authors') / follows | licence | channels | constraints | parameters |",
+            "| name | title | paper | code (the authors') / follows | licence | channels | constraints "
+            "| parameters |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for e in catalog.in_slot(slot.name):
@@ -199,7 +220,8 @@ def catalog_page(catalog: Catalog) -> str:
                 or "-"
             )
             lines.append(
-                f"| `{e.name}` | {e.title} | {paper} | {code} | {e.license} | `{e.contract.channels}` | {constraints} | {refs} |"
+                f"| `{e.name}` | {e.title} | {paper} | {code} | {e.license} | `{e.contract.channels}` "
+                f"| {constraints} | {refs} |"
             )
         lines.append("")
     return "\n".join(lines)
