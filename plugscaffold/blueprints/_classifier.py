@@ -8,19 +8,43 @@ state_dict prefix (``features.3``, ``features.denseblock1``), which the smoke ch
 with ``get_submodule``. The pieces here: the slot choices and their hooks (``norm_layer``,
 ``act_layer``), attention at a block position, the optional stem module on the input, and
 a :class:`Parts` collector that turns the modules of one layer into a :class:`Layer`.
+
+A blueprint's ``plan`` builds its own stem and stage table, then hands its layers, its
+:class:`Layout` (class name, keys, block docstring, padding) and its title and doc to
+:func:`classifier_plan`, which makes the Plan the same way for all of them;
+:func:`classifier_blueprint` fills in what their Blueprints share (task, the in_channels
+and classes options, the slots).
 """
 
 from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..catalog import Catalog, Entry
 from ..placement import Leaf, Term, render
 from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
 from ..spec import Spec
-from . import EncoderStages
+from . import Blueprint, EncoderStages, Option
+
+#: the slots every torchvision-layout classifier reads
+SLOTS = ("attn", "norm", "act", "stem")
+
+
+def classifier_blueprint(
+    options: tuple[Option, ...], classes: str = "the classifier's outputs", **fields: Any
+) -> Blueprint:
+    """A torchvision-layout classifier's Blueprint: an image classification model returning
+    logits, reading SLOTS, whose options are ``in_channels``, ``classes`` (``classes`` says what
+    the outputs are) and its own ``options``."""
+    common = (
+        Option("in_channels", 3, "input channels", 1, 4096),
+        Option("classes", 1000, f"classes ({classes})", 1, 100000),
+    )
+    return Blueprint(task="classification", output="logits", options=common + options, slots=SLOTS, **fields)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -85,8 +109,21 @@ class Parts:
         self.needs += c.needs
         return c.code
 
-    def add(self, needs: tuple[Need, ...]) -> None:
+    def attention_args(
+        self, catalog: Catalog, placed: dict[str, Term], channels: Mapping[str, int], where: str
+    ) -> list[str]:
+        """``POSITION_attn=CODE`` keyword arguments of a block for the attention placed at each of
+        ``channels``' positions (position -> the channels there), in that order."""
+        args = []
+        for position, width in channels.items():
+            code = self.attention(catalog, placed, position, width, where)
+            if code:
+                args.append(f"{position}_attn={code}")
+        return args
+
+    def add(self, needs: tuple[Need, ...]) -> Parts:
         self.needs += needs
+        return self
 
     def layer(
         self, attr: str, code: str, stage: str, shape: Shape, module: str, strided: bool = False
@@ -116,16 +153,17 @@ def attention_label(node: Term) -> str:
     return node.text if isinstance(node, Leaf) else render(node)
 
 
-def stem(spec: Spec, catalog: Catalog) -> Layer | None:
-    """The stem slot's module on the input (e.g. a spatial transformer), keeping its channels;
-    a separate ``stem`` attribute so that torchvision's ``features`` indices stay."""
+def stem(spec: Spec, catalog: Catalog) -> list[Layer]:
+    """The model's first layers: the stem slot's module on the input (e.g. a spatial
+    transformer), keeping its channels, or none; a separate ``stem`` attribute so that
+    torchvision's ``features`` indices stay."""
     entry, params = params_of(spec, catalog, "stem")
     if entry is None:
-        return None
+        return []
     names = {"in_channels": "in_channels", "out_channels": "in_channels"}
     c = spec.in_channels
     put = place(entry, params, where="stem slot", in_channels=c, out_channels=c, names=names)
-    return Layer(
+    layer = Layer(
         "stem",
         put.code,
         "stem",
@@ -136,6 +174,39 @@ def stem(spec: Spec, catalog: Catalog) -> Layer | None:
         (entry,),
         needs=put.needs,
     )
+    return [layer]
+
+
+def normed(
+    spec: Spec, catalog: Catalog, attr: str, code: str, stage: str, shape: Shape, module: str, where: str
+) -> Layer:
+    """A layer whose norm_layer normalises its output (``shape.channels``), checked against the
+    norm slot's contract (``where`` names it in an error)."""
+    parts = Parts().add(check_norm(spec, catalog, [shape.channels], where))
+    return parts.layer(attr, code, stage, shape, module)
+
+
+def conv_stem(spec: Spec, catalog: Catalog, channels: int) -> Layer:
+    """``features.0`` of MobileNetV2 and EfficientNet: a stride-2 3x3 conv-norm-act."""
+    code = f"ConvNormAct(in_channels, {channels}, stride=2)"
+    return normed(spec, catalog, "features.0", code, "stem", Shape(channels, 1), "ConvNormAct", "the stem")
+
+
+def conv_head(
+    spec: Spec, catalog: Catalog, attr: str, channels: int, last: int, level: int, dropout: str
+) -> list[Layer]:
+    """The end of MobileNetV2 and EfficientNet: a 1x1 conv-norm-act to ``last`` channels (the
+    last of ``features``, at ``attr``), global average pool and ``classifier`` (dropout with
+    ``dropout``'s arguments, linear)."""
+    code = f"ConvNormAct({channels}, {last}, kernel_size=1)"
+    conv = normed(spec, catalog, attr, code, "last conv", Shape(last, level), "ConvNormAct", "the last conv")
+    classifier = f"nn.Sequential(nn.Dropout({dropout}), nn.Linear({last}, classes))"
+    return [conv, *head(last, level, "classifier", classifier, spec.classes)]
+
+
+def sequential(calls: list[str]) -> str:
+    """An ``nn.Sequential`` of the blocks' constructor calls, one a line."""
+    return "nn.Sequential(\n" + "".join(f"{c},\n" for c in calls) + ")"
 
 
 def head(channels: int, level: int, attr: str, code: str, classes: int, pool: bool = True) -> list[Layer]:
@@ -167,6 +238,71 @@ def groups(layers: list[Layer]) -> list[dict]:
         found[-1]["layers"].append((name, layer))
         found[-1]["shape"] = layer.shape
     return found
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What one classifier's Plan says of itself whatever the options."""
+
+    #: torchvision's class name, also the generated model's
+    class_name: str
+    #: the state_dict keys the model's docstring names ("features.0-7, classifier")
+    keys: str
+    #: the one-line summary of the block class's docstring
+    block_doc: str
+    #: where the block class runs each attention (position -> place, for its docstring's
+    #: "Attention: ..." sentence of the placed ones), or one fixed sentence
+    block_attn: Mapping[str, str] | str
+    #: the --attn positions the template wires (the ``attn`` it gets: those placed)
+    attn: tuple[str, ...]
+    #: forward pads the input to a multiple of 32 (else each stride-2 layer rounds up)
+    pads: bool
+
+
+def classifier_plan(
+    spec: Spec,
+    catalog: Catalog,
+    layers: list[Layer],
+    layout: Layout,
+    title: str,
+    doc: str,
+    sizes: tuple[str, ...] = (),
+    **extra: object,
+) -> Plan:
+    """The Plan of a torchvision-layout classifier made of ``layers``: its summary (``title``,
+    then ``sizes``, the size options that differ from torchvision's, then the slot and --attn
+    picks), hooks, docstrings and the template's data (``extra`` adds to it)."""
+    placed = placements(spec)
+    chosen = [*sizes, *picks(spec)]
+    details = layout.block_attn
+    if not isinstance(details, str):
+        details = attention_doc([p for p in details if p in placed], details)
+    if layout.pads:
+        helpers, size = ("pad_to_multiple", "norm_layer", "act_layer"), "padded inside to a multiple of 32"
+    else:
+        helpers, size = ("norm_layer", "act_layer"), "each stride-2 layer rounds up; 32x32 and larger"
+    return Plan(
+        spec=spec,
+        class_name=layout.class_name,
+        summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
+        doc=doc,
+        layers=tuple(layers),
+        hooks=hooks(spec, catalog, SLOTS),
+        helpers=helpers,
+        input=Shape(spec.in_channels, 0),
+        divisor=32,
+        result="x",
+        pads=layout.pads,
+        extra={
+            "groups": groups(layers),
+            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
+            "block_doc": docstring(layout.block_doc, details),
+            "attn": [p for p in layout.attn if p in placed],
+            **extra,
+            "input": f"any H and W ({size})",
+            "layout": f"Layout and state_dict keys as torchvision's {layout.class_name} ({layout.keys}).",
+        },
+    )
 
 
 def depth_of(count: int, multiplier: float) -> int:

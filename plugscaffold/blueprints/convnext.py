@@ -23,17 +23,16 @@ from ..catalog import Catalog
 from ..errors import PlanError
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, EncoderStages, Option
+from . import EncoderStages, Option
 from ._classifier import (
+    Layout,
     Parts,
-    attention_doc,
     check_norm,
-    docstring,
+    classifier_blueprint,
+    classifier_plan,
     encoder,
-    groups,
-    hooks,
-    picks,
     placements,
+    sequential,
     stem,
 )
 
@@ -43,99 +42,77 @@ POSITIONS = {
     "branch": "on the residual branch of every block: after its MLP, before the layer scale and the add",
     "block": "after every block (after the add)",
 }
-BLOCK_DOC = "7x7 depthwise -> LayerNorm -> MLP (4x, act) -> layer scale -> + input."
-#: where each attention of the block class runs (its docstring)
-BLOCK_ATTN = {"branch": "after the MLP, before the layer scale", "block": "after the add"}
-SLOTS = ("attn", "norm", "act", "stem")
+LAYOUT = Layout(
+    class_name="ConvNeXt",
+    keys="features.0-7, classifier",
+    block_doc="7x7 depthwise -> LayerNorm -> MLP (4x, act) -> layer scale -> + input.",
+    block_attn={"branch": "after the MLP, before the layer scale", "block": "after the add"},
+    attn=tuple(POSITIONS),
+    pads=True,  # the 4x4 stride-4 stem and 2x2 downsampling floor odd sizes: pad, every stage halves exactly
+)
+
+
+def _title(spec: Spec) -> str:
+    return f"ConvNeXt-{spec.variant[0].upper()}"
 
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
+    depths, _ = VARIANTS[spec.variant]
+    widths = [spec.width * 2**i for i in range(4)]
+    layers = stem(spec, catalog)
+    parts = Parts().add(check_norm(spec, catalog, widths, "the stem, downsampling and head"))
+    conv = f"nn.Conv2d(in_channels, {widths[0]}, kernel_size=4, stride=4)"
+    code = f"nn.Sequential({conv}, norm_layer({widths[0]}))"
+    layers.append(parts.layer("features.0", code, "stem", Shape(widths[0], 2), "patchify 4x4"))
+    layers += _stages(spec, catalog, widths)
+    layers += _head(spec, catalog, widths[-1])
+    doc = (
+        f"{_title(spec)}: patchify stem, 4 stages of ConvNeXt blocks {list(depths)} with downsampling "
+        f"between, global average pool, classifier ({spec.classes} classes)."
+    )
+    sizes = (f"width {spec.width}",) if spec.width != 96 else ()
+    return classifier_plan(spec, catalog, layers, LAYOUT, _title(spec), doc, sizes)
+
+
+def _stages(spec: Spec, catalog: Catalog, widths: list[int]) -> list[Layer]:
+    """Stages 1-4 of ConvNeXt blocks (``features.1, 3, 5, 7``) and the downsampling between them
+    (``features.2, 4, 6``); the drop probability grows linearly over the blocks."""
     placed = placements(spec)
     depths, drop = VARIANTS[spec.variant]
-    widths = [spec.width * 2**i for i in range(4)]
     total = sum(depths)
     layers: list[Layer] = []
-    first = stem(spec, catalog)
-    if first is not None:
-        layers.append(first)
-    parts = Parts()
-    parts.add(check_norm(spec, catalog, widths, "the stem, downsampling and head"))
-    code = f"nn.Sequential(nn.Conv2d(in_channels, {widths[0]}, kernel_size=4, stride=4), norm_layer({widths[0]}))"
-    layers.append(parts.layer("features.0", code, "stem", Shape(widths[0], 2), "patchify 4x4"))
-    index, block_id = 1, 0
     for i, (count, width) in enumerate(zip(depths, widths)):
-        level = 2 + i
-        stage = f"stage {i + 1}"
+        level, stage = 2 + i, f"stage {i + 1}"
         if i > 0:
-            code = f"nn.Sequential(norm_layer({widths[i - 1]}), nn.Conv2d({widths[i - 1]}, {width}, kernel_size=2, stride=2))"
-            layers.append(
-                Parts().layer(
-                    f"features.{index}", code, f"downsampling {i}", Shape(width, level), "norm, 2x2 conv"
-                )
-            )
-            index += 1
+            conv = f"nn.Conv2d({widths[i - 1]}, {width}, kernel_size=2, stride=2)"
+            code = f"nn.Sequential(norm_layer({widths[i - 1]}), {conv})"
+            shape, where = Shape(width, level), f"downsampling {i}"
+            layers.append(Parts().layer(f"features.{2 * i}", code, where, shape, "norm, 2x2 conv"))
         parts = Parts()
         calls = []
-        for _ in range(count):
+        for block_id in range(sum(depths[:i]), sum(depths[: i + 1])):
             args = [str(width), f"stochastic_depth={round(drop * block_id / (total - 1), 4)}"]
-            for position in POSITIONS:
-                attn = parts.attention(catalog, placed, position, width, stage)
-                if attn:
-                    args.append(f"{position}_attn={attn}")
+            args += parts.attention_args(catalog, placed, dict.fromkeys(POSITIONS, width), stage)
             calls.append(f"CNBlock({', '.join(args)})")
-            block_id += 1
-        code = "nn.Sequential(\n" + "".join(f"{c},\n" for c in calls) + ")"
-        layers.append(parts.layer(f"features.{index}", code, stage, Shape(width, level), f"CNBlock x{count}"))
-        index += 1
-    last = widths[-1]
+        code, shape = sequential(calls), Shape(width, level)
+        layers.append(parts.layer(f"features.{2 * i + 1}", code, stage, shape, f"CNBlock x{count}"))
+    return layers
+
+
+def _head(spec: Spec, catalog: Catalog, last: int) -> list[Layer]:
+    """Global average pool, then ``classifier``: norm (on the pooled 1x1 features), flatten, linear."""
     pooled = Shape(last, 5, "pooled")
-    layers.append(
-        Layer("avgpool", "nn.AdaptiveAvgPool2d(1)", "head", ("x",), "x", pooled, "nn.AdaptiveAvgPool2d")
-    )
+    pool = Layer("avgpool", "nn.AdaptiveAvgPool2d(1)", "head", ("x",), "x", pooled, "nn.AdaptiveAvgPool2d")
     for need in check_norm(spec, catalog, [last], "the head"):
         if need.size > 1:  # the head normalises pooled (1x1) features
             raise PlanError(
-                f"norm slot at the head: '{need.module}' needs at least {need.size}x{need.size} ({need.reason}), "
-                "but the classifier normalises the pooled 1x1 features",
+                f"norm slot at the head: '{need.module}' needs at least {need.size}x{need.size} "
+                f"({need.reason}), but the classifier normalises the pooled 1x1 features",
                 slot="norm",
             )
     classifier = f"nn.Sequential(norm_layer({last}), nn.Flatten(1), nn.Linear({last}, classes))"
-    layers.append(
-        Layer("classifier", classifier, "head", ("x",), "x", Shape(spec.classes, 5, "vector"), "norm, linear")
-    )
-
-    chosen = picks(spec)
-    if spec.width != 96:
-        chosen.insert(0, f"width {spec.width}")
-    title = f"ConvNeXt-{spec.variant[0].upper()}"
-    doc = (
-        f"{title}: patchify stem, 4 stages of ConvNeXt blocks {list(depths)} with downsampling between, "
-        f"global average pool, classifier ({spec.classes} classes)."
-    )
-    return Plan(
-        spec=spec,
-        class_name="ConvNeXt",
-        summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=doc,
-        layers=tuple(layers),
-        hooks=hooks(spec, catalog, SLOTS),
-        helpers=("pad_to_multiple", "norm_layer", "act_layer"),
-        input=Shape(spec.in_channels, 0),
-        divisor=32,
-        result="x",
-        pads=True,  # the 4x4 stride-4 stem and 2x2 downsampling floor odd sizes: pad, every stage halves exactly
-        extra={
-            "groups": groups(layers),
-            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
-            "block_doc": docstring(
-                BLOCK_DOC,
-                attention_doc([p for p in POSITIONS if p in placed and p in BLOCK_ATTN], BLOCK_ATTN),
-            ),
-            "attn": [p for p in POSITIONS if p in placed],
-            "input": "any H and W (padded inside to a multiple of 32)",
-            "layout": "Layout and state_dict keys as torchvision's ConvNeXt (features.0-7, classifier).",
-        },
-    )
+    shape = Shape(spec.classes, 5, "vector")
+    return [pool, Layer("classifier", classifier, "head", ("x",), "x", shape, "norm, linear")]
 
 
 def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
@@ -143,19 +120,14 @@ def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
     1/32 (the end of stages 1-4, as timm's ConvNeXt features that smp uses); the 4x4 patchify
     stem makes no 1/2 feature, so the decoder's last two stages upsample without a skip."""
     taps = ("features.1", "features.3", "features.5", "features.7")
-    title = f"ConvNeXt-{spec.variant[0].upper()}"
-    return encoder(plan(spec, catalog), taps, "ConvNeXtEncoder", f"{title}'s features")
+    return encoder(plan(spec, catalog), taps, "ConvNeXtEncoder", f"{_title(spec)}'s features")
 
 
-BLUEPRINT = Blueprint(
+BLUEPRINT = classifier_blueprint(
     name="convnext",
     title="ConvNeXt",
     help="ConvNeXt classifier (Liu et al. 2022) with torchvision's layout and keys; --variant tiny, small",
-    task="classification",
-    output="logits",
     options=(
-        Option("in_channels", 3, "input channels", 1, 4096),
-        Option("classes", 1000, "classes (the classifier's outputs)", 1, 100000),
         Option(
             "variant",
             "tiny",
@@ -171,12 +143,10 @@ BLUEPRINT = Blueprint(
             4096,
         ),
     ),
-    slots=SLOTS,
     slot_defaults={"norm": "ln2d", "act": "gelu"},
     positions=POSITIONS,
     default_positions=("branch",),
     plan=plan,
-    diagram="chain",
     examples=("plugscaffold new cnx --arch convnext", "plugscaffold new cnx_se --arch convnext --attn se"),
     presets={f"convnext_{v}": {"variant": v} for v in VARIANTS},
     encoder=encoder_stages,

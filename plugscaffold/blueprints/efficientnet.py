@@ -22,20 +22,20 @@ from __future__ import annotations
 from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, EncoderStages, Option
+from . import EncoderStages, Option
 from ._classifier import (
+    Layout,
     Parts,
-    attention_doc,
     check_norm,
+    classifier_blueprint,
+    classifier_plan,
+    conv_head,
+    conv_stem,
     depth_of,
-    docstring,
     encoder,
-    groups,
-    head,
-    hooks,
     make_divisible,
-    picks,
     placements,
+    sequential,
     stem,
 )
 
@@ -63,38 +63,49 @@ POSITIONS = {
     "branch": "on the residual branch before the add (after the projection's norm)",
     "block": "after every block",
 }
-BLOCK_DOC = "1x1 expand -> kxk depthwise (stride) -> se -> 1x1 project (+ input if kept)."
-#: where each attention of the block class runs (its docstring)
-BLOCK_ATTN = {"branch": "after the projection's norm, before the add", "block": "after the block"}
-SLOTS = ("attn", "norm", "act", "stem")
+LAYOUT = Layout(
+    class_name="EfficientNet",
+    keys="features.0-8, classifier",
+    block_doc="1x1 expand -> kxk depthwise (stride) -> se -> 1x1 project (+ input if kept).",
+    block_attn={"branch": "after the projection's norm, before the add", "block": "after the block"},
+    attn=("branch", "block"),  # an attention at se takes the SE's place (native_se)
+    pads=False,
+)
+
+
+def _title(spec: Spec) -> str:
+    return f"EfficientNet-{spec.variant.upper()}"
 
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
-    placed = placements(spec)
     width_mult, depth_mult, dropout = VARIANTS[spec.variant]
     scale = width_mult / 100 * spec.width / 100
     stages = [
         (t, k, s, make_divisible(cin * scale), make_divisible(cout * scale), depth_of(n, depth_mult))
         for t, k, s, cin, cout, n in SETTING
     ]
+    layers = stem(spec, catalog)
+    layers.append(conv_stem(spec, catalog, stages[0][3]))
+    layers += _stages(spec, catalog, stages)
+    channels, level = layers[-1].shape.channels, layers[-1].shape.level
+    last = 4 * channels
+    layers += conv_head(spec, catalog, "features.8", channels, last, level, f"p={dropout}, inplace=True")
+    doc = (
+        f"{_title(spec)}: stem, {sum(n for *_, n in stages)} MBConv blocks in 7 stages, 1x1 conv to {last}, "
+        f"global average pool, classifier ({spec.classes} classes)."
+    )
+    sizes = (f"width {spec.width}%",) if spec.width != 100 else ()
+    native_se = "se" not in placements(spec)
+    return classifier_plan(spec, catalog, layers, LAYOUT, _title(spec), doc, sizes, native_se=native_se)
+
+
+def _stages(spec: Spec, catalog: Catalog, stages: list[tuple[int, ...]]) -> list[Layer]:
+    """``features.1`` .. ``features.7``: the MBConv stages of ``stages`` (expansion, kernel, first
+    stride, input and output channels, blocks); stochastic depth grows linearly over the blocks."""
+    placed = placements(spec)
     total = sum(n for *_, n in stages)
     layers: list[Layer] = []
-    first = stem(spec, catalog)
-    if first is not None:
-        layers.append(first)
-    channels = stages[0][3]
-    parts = Parts()
-    parts.add(check_norm(spec, catalog, [channels], "the stem"))
-    layers.append(
-        parts.layer(
-            "features.0",
-            f"ConvNormAct(in_channels, {channels}, stride=2)",
-            "stem",
-            Shape(channels, 1),
-            "ConvNormAct",
-        )
-    )
-    level, block_id = 1, 0
+    channels, level, block_id = stages[0][3], 1, 0
     for i, (t, k, s, _, out, n) in enumerate(stages):
         level += s == 2
         stage = f"stage {i + 1}"
@@ -108,74 +119,15 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
                 parts.attention(catalog, placed, "se", expanded, stage)
                 or f"SqueezeExcitation({expanded}, {max(1, cin // 4)})"
             )
-            args = [
-                str(cin),
-                str(out),
-                f"kernel_size={k}",
-                f"stride={stride}",
-                f"expand_ratio={t}",
-                f"se={se}",
-            ]
-            for position in ("branch", "block"):
-                attn = parts.attention(catalog, placed, position, out, stage)
-                if attn:
-                    args.append(f"{position}_attn={attn}")
+            args = [str(cin), str(out), f"kernel_size={k}", f"stride={stride}", f"expand_ratio={t}"]
+            args += [f"se={se}", *parts.attention_args(catalog, placed, {"branch": out, "block": out}, stage)]
             args.append(f"stochastic_depth={round(STOCHASTIC_DEPTH * block_id / total, 4)}")
             calls.append(f"MBConv({', '.join(args)})")
             block_id += 1
         channels = out
-        code = "nn.Sequential(\n" + "".join(f"{c},\n" for c in calls) + ")"
-        layers.append(
-            parts.layer(f"features.{i + 1}", code, stage, Shape(out, level), f"MBConv{t} k{k} x{n}", s == 2)
-        )
-    last = 4 * channels
-    parts = Parts()
-    parts.add(check_norm(spec, catalog, [last], "the last conv"))
-    layers.append(
-        parts.layer(
-            "features.8",
-            f"ConvNormAct({channels}, {last}, kernel_size=1)",
-            "last conv",
-            Shape(last, level),
-            "ConvNormAct",
-        )
-    )
-    classifier = f"nn.Sequential(nn.Dropout(p={dropout}, inplace=True), nn.Linear({last}, classes))"
-    layers += head(last, level, "classifier", classifier, spec.classes)
-
-    title = f"EfficientNet-{spec.variant.upper()}"
-    chosen = picks(spec)
-    if spec.width != 100:
-        chosen.insert(0, f"width {spec.width}%")
-    doc = (
-        f"{title}: stem, {total} MBConv blocks in 7 stages, 1x1 conv to {last}, global average pool, "
-        f"classifier ({spec.classes} classes)."
-    )
-    return Plan(
-        spec=spec,
-        class_name="EfficientNet",
-        summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=doc,
-        layers=tuple(layers),
-        hooks=hooks(spec, catalog, SLOTS),
-        helpers=("norm_layer", "act_layer"),
-        input=Shape(spec.in_channels, 0),
-        divisor=32,
-        result="x",
-        pads=False,
-        extra={
-            "groups": groups(layers),
-            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
-            "block_doc": docstring(
-                BLOCK_DOC,
-                attention_doc([p for p in POSITIONS if p in placed and p in BLOCK_ATTN], BLOCK_ATTN),
-            ),
-            "attn": [p for p in ("branch", "block") if p in placed],
-            "native_se": "se" not in placed,
-            "input": "any H and W (each stride-2 layer rounds up; 32x32 and larger)",
-            "layout": "Layout and state_dict keys as torchvision's EfficientNet (features.0-8, classifier).",
-        },
-    )
+        code, shape = sequential(calls), Shape(out, level)
+        layers.append(parts.layer(f"features.{i + 1}", code, stage, shape, f"MBConv{t} k{k} x{n}", s == 2))
+    return layers
 
 
 def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
@@ -184,19 +136,14 @@ def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
     1/16 (stage 5) and 1/32 (stage 7). (smp's b0 table taps 1/16 after stage 5's first block,
     its b1-b7 tables at the end of stage 5, as here and as timm's features.)"""
     taps = ("features.0", "features.2", "features.3", "features.5", "features.7")
-    title = f"EfficientNet-{spec.variant.upper()}"
-    return encoder(plan(spec, catalog), taps, "EfficientNetEncoder", f"{title}'s features 0-7")
+    return encoder(plan(spec, catalog), taps, "EfficientNetEncoder", f"{_title(spec)}'s features 0-7")
 
 
-BLUEPRINT = Blueprint(
+BLUEPRINT = classifier_blueprint(
     name="efficientnet",
     title="EfficientNet",
     help="EfficientNet classifier (Tan and Le 2019) with torchvision's layout and keys; --variant b0-b4",
-    task="classification",
-    output="logits",
     options=(
-        Option("in_channels", 3, "input channels", 1, 4096),
-        Option("classes", 1000, "classes (the classifier's outputs)", 1, 100000),
         Option(
             "variant",
             "b0",
@@ -208,12 +155,10 @@ BLUEPRINT = Blueprint(
             "width", 100, "channels in percent of the variant's (its width_mult: b2 1.1, b4 1.4)", 10, 800
         ),
     ),
-    slots=SLOTS,
     slot_defaults={"act": "silu"},
     positions=POSITIONS,
     default_positions=("se",),
     plan=plan,
-    diagram="chain",
     examples=(
         "plugscaffold new b0 --arch efficientnet",
         "plugscaffold new b0_cbam --arch efficientnet --attn cbam",

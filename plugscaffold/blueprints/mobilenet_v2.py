@@ -21,18 +21,17 @@ from __future__ import annotations
 from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, EncoderStages, Option
+from . import EncoderStages, Option
 from ._classifier import (
+    Layout,
     Parts,
-    attention_doc,
     check_norm,
-    docstring,
+    classifier_blueprint,
+    classifier_plan,
+    conv_head,
+    conv_stem,
     encoder,
-    groups,
-    head,
-    hooks,
     make_divisible,
-    picks,
     placements,
     stem,
 )
@@ -54,37 +53,43 @@ POSITIONS = {
     "branch": "on the residual branch before the add (after the projection's norm)",
     "block": "after every block",
 }
-BLOCK_DOC = "1x1 expand -> 3x3 depthwise (stride) -> 1x1 project (+ input if kept)."
-#: where each attention of the block class runs (its docstring)
-BLOCK_ATTN = {
-    "dw": "after the depthwise conv",
-    "branch": "after the projection's norm, before the add",
-    "block": "after the block",
-}
-SLOTS = ("attn", "norm", "act", "stem")
+LAYOUT = Layout(
+    class_name="MobileNetV2",
+    keys="features.0-18, classifier",
+    block_doc="1x1 expand -> 3x3 depthwise (stride) -> 1x1 project (+ input if kept).",
+    block_attn={
+        "dw": "after the depthwise conv",
+        "branch": "after the projection's norm, before the add",
+        "block": "after the block",
+    },
+    attn=tuple(POSITIONS),
+    pads=False,
+)
 
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
-    placed = placements(spec)
     scale = spec.width / 32
-    channels = make_divisible(32 * scale)
+    layers = stem(spec, catalog)
+    layers.append(conv_stem(spec, catalog, make_divisible(32 * scale)))
+    layers += _blocks(spec, catalog, scale)
+    blocks = sum(n for _, _, n, _ in SETTING)
+    channels, level = layers[-1].shape.channels, layers[-1].shape.level
     last = make_divisible(LAST * max(1.0, scale))
-    layers: list[Layer] = []
-    first = stem(spec, catalog)
-    if first is not None:
-        layers.append(first)
-    parts = Parts()
-    parts.add(check_norm(spec, catalog, [channels], "the stem"))
-    layers.append(
-        parts.layer(
-            "features.0",
-            f"ConvNormAct(in_channels, {channels}, stride=2)",
-            "stem",
-            Shape(channels, 1),
-            "ConvNormAct",
-        )
+    layers += conv_head(spec, catalog, f"features.{blocks + 1}", channels, last, level, "p=0.2")
+    doc = (
+        f"MobileNetV2: stem, {blocks} inverted residual blocks in 7 stages, 1x1 conv to {last}, "
+        f"global average pool, classifier ({spec.classes} classes)."
     )
-    index, level = 1, 1
+    sizes = (f"width {spec.width} (width_mult {scale:g})",) if spec.width != 32 else ()
+    return classifier_plan(spec, catalog, layers, LAYOUT, "MobileNetV2", doc, sizes)
+
+
+def _blocks(spec: Spec, catalog: Catalog, scale: float) -> list[Layer]:
+    """``features.1`` .. ``features.17``: the inverted residual blocks, one layer each as
+    torchvision's, in the stages of SETTING with channels scaled by ``scale``."""
+    placed = placements(spec)
+    layers: list[Layer] = []
+    channels, level = make_divisible(32 * scale), 1
     for i, (t, c, n, s) in enumerate(SETTING):
         out = make_divisible(c * scale)
         stage = f"stage {i + 1}"
@@ -92,68 +97,14 @@ def plan(spec: Spec, catalog: Catalog) -> Plan:
             stride = s if j == 0 else 1
             level += stride == 2
             hidden = channels * t
-            parts = Parts()
-            parts.add(check_norm(spec, catalog, [hidden, out], stage))
+            parts = Parts().add(check_norm(spec, catalog, [hidden, out], stage))
             args = [str(channels), str(out), f"stride={stride}", f"expand_ratio={t}"]
-            for position, width in (("dw", hidden), ("branch", out), ("block", out)):
-                code = parts.attention(catalog, placed, position, width, stage)
-                if code:
-                    args.append(f"{position}_attn={code}")
-            code = f"InvertedResidual({', '.join(args)})"
-            layers.append(
-                parts.layer(
-                    f"features.{index}", code, stage, Shape(out, level), "InvertedResidual", stride == 2
-                )
-            )
-            index += 1
+            args += parts.attention_args(catalog, placed, {"dw": hidden, "branch": out, "block": out}, stage)
+            code, shape = f"InvertedResidual({', '.join(args)})", Shape(out, level)
+            attr = f"features.{len(layers) + 1}"
+            layers.append(parts.layer(attr, code, stage, shape, "InvertedResidual", stride == 2))
             channels = out
-    parts = Parts()
-    parts.add(check_norm(spec, catalog, [last], "the last conv"))
-    layers.append(
-        parts.layer(
-            f"features.{index}",
-            f"ConvNormAct({channels}, {last}, kernel_size=1)",
-            "last conv",
-            Shape(last, level),
-            "ConvNormAct",
-        )
-    )
-    classifier = f"nn.Sequential(nn.Dropout(p=0.2), nn.Linear({last}, classes))"
-    layers += head(last, level, "classifier", classifier, spec.classes)
-
-    chosen = picks(spec)
-    if spec.width != 32:
-        chosen.insert(0, f"width {spec.width} (width_mult {scale:g})")
-    title = "MobileNetV2"
-    blocks = sum(n for _, _, n, _ in SETTING)
-    doc = (
-        f"{title}: stem, {blocks} inverted residual blocks in 7 stages, 1x1 conv to {last}, "
-        f"global average pool, classifier ({spec.classes} classes)."
-    )
-    return Plan(
-        spec=spec,
-        class_name="MobileNetV2",
-        summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=doc,
-        layers=tuple(layers),
-        hooks=hooks(spec, catalog, SLOTS),
-        helpers=("norm_layer", "act_layer"),
-        input=Shape(spec.in_channels, 0),
-        divisor=32,
-        result="x",
-        pads=False,
-        extra={
-            "groups": groups(layers),
-            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
-            "block_doc": docstring(
-                BLOCK_DOC,
-                attention_doc([p for p in POSITIONS if p in placed and p in BLOCK_ATTN], BLOCK_ATTN),
-            ),
-            "attn": [p for p in POSITIONS if p in placed],
-            "input": "any H and W (each stride-2 layer rounds up; 32x32 and larger)",
-            "layout": "Layout and state_dict keys as torchvision's MobileNetV2 (features.0-18, classifier).",
-        },
-    )
+    return layers
 
 
 def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
@@ -163,25 +114,19 @@ def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
     return encoder(plan(spec, catalog), taps, "MobileNetV2Encoder", "MobileNetV2's features")
 
 
-BLUEPRINT = Blueprint(
+BLUEPRINT = classifier_blueprint(
     name="mobilenet_v2",
     title="MobileNetV2",
     help="MobileNetV2 classifier (Sandler et al. 2018) with torchvision's layout and keys",
-    task="classification",
-    output="logits",
     options=(
-        Option("in_channels", 3, "input channels", 1, 4096),
-        Option("classes", 1000, "classes (the classifier's outputs)", 1, 100000),
         Option(
             "width", 32, "stem channels; every stage scales by width / 32 (torchvision's width_mult)", 8, 1024
         ),
     ),
-    slots=SLOTS,
     slot_defaults={"act": "relu6"},
     positions=POSITIONS,
     default_positions=("dw",),
     plan=plan,
-    diagram="chain",
     examples=(
         "plugscaffold new mnv2 --arch mobilenet_v2",
         "plugscaffold new se_mnv2 --arch mobilenet_v2 --attn se",

@@ -20,18 +20,18 @@ from __future__ import annotations
 from ..catalog import Catalog
 from ..plan import Layer, Plan, Shape
 from ..spec import Spec
-from . import Blueprint, EncoderStages, Option
+from . import EncoderStages, Option
 from ._classifier import (
+    Layout,
     Parts,
-    attention_doc,
     check_norm,
-    docstring,
+    classifier_blueprint,
+    classifier_plan,
     encoder,
-    groups,
     head,
-    hooks,
-    picks,
+    normed,
     placements,
+    sequential,
     stem,
 )
 
@@ -47,92 +47,62 @@ POSITIONS = {
     "branch": "at the end of every unit's branch2 (after its last act), before the concat",
     "block": "after every unit (after the channel shuffle)",
 }
-BLOCK_DOC = "Split or branch1 | branch2 (1x1, 3x3 depthwise, 1x1) -> concat -> shuffle."
-#: where each attention of the block class runs (its docstring)
-BLOCK_ATTN = {"branch": "at the end of branch2, before the concat", "block": "after the shuffle"}
-SLOTS = ("attn", "norm", "act", "stem")
+LAYOUT = Layout(
+    class_name="ShuffleNetV2",
+    keys="conv1, stage2-4, conv5, fc",
+    block_doc="Split or branch1 | branch2 (1x1, 3x3 depthwise, 1x1) -> concat -> shuffle.",
+    block_attn={"branch": "at the end of branch2, before the concat", "block": "after the shuffle"},
+    attn=tuple(POSITIONS),
+    pads=False,
+)
+
+
+def _title(spec: Spec) -> str:
+    return f"ShuffleNetV2 {spec.scale}x"
 
 
 def plan(spec: Spec, catalog: Catalog) -> Plan:
-    placed = placements(spec)
     widths = CHANNELS[spec.scale]
-    layers: list[Layer] = []
-    first = stem(spec, catalog)
-    if first is not None:
-        layers.append(first)
-    c0 = widths[0]
-    parts = Parts()
-    parts.add(check_norm(spec, catalog, [c0], "conv1"))
-    code = f"nn.Sequential(nn.Conv2d(in_channels, {c0}, 3, 2, 1, bias=False), norm_layer({c0}), act_layer())"
-    layers.append(parts.layer("conv1", code, "stem", Shape(c0, 1), "3x3 conv, norm, act"))
-    layers.append(
-        Layer(
-            "maxpool",
-            "nn.MaxPool2d(kernel_size=3, stride=2, padding=1)",
-            "stem",
-            ("x",),
-            "x",
-            Shape(c0, 2),
-            "nn.MaxPool2d",
-        )
+    c0, last = widths[0], widths[-1]
+    layers = stem(spec, catalog)
+    code, shape = _conv("in_channels", c0, "3, 2, 1"), Shape(c0, 1)
+    layers.append(normed(spec, catalog, "conv1", code, "stem", shape, "3x3 conv, norm, act", "conv1"))
+    pool = "nn.MaxPool2d(kernel_size=3, stride=2, padding=1)"
+    layers.append(Layer("maxpool", pool, "stem", ("x",), "x", Shape(c0, 2), "nn.MaxPool2d"))
+    layers += _stages(spec, catalog, widths)
+    code, shape = _conv(widths[3], last, "1, 1, 0"), Shape(last, 5)
+    layers.append(normed(spec, catalog, "conv5", code, "head", shape, "1x1 conv, norm, act", "conv5"))
+    layers += head(last, 5, "fc", f"nn.Linear({last}, classes)", spec.classes)
+    doc = (
+        f"{_title(spec)}: conv1, maxpool, stage2-stage4 of {list(REPEATS)} units, conv5, global average "
+        f"pool, fc ({spec.classes} classes)."
     )
-    channels = c0
+    return classifier_plan(spec, catalog, layers, LAYOUT, _title(spec), doc)
+
+
+def _conv(in_channels: int | str, out_channels: int, args: str) -> str:
+    """conv1's and conv5's code: conv (``args``: kernel, stride, padding; no bias), norm, act."""
+    conv = f"nn.Conv2d({in_channels}, {out_channels}, {args}, bias=False)"
+    return f"nn.Sequential({conv}, norm_layer({out_channels}), act_layer())"
+
+
+def _stages(spec: Spec, catalog: Catalog, widths: tuple[int, ...]) -> list[Layer]:
+    """``stage2`` .. ``stage4``: units whose first halves the size (``widths``: Table 5's row)."""
+    placed = placements(spec)
+    layers: list[Layer] = []
+    channels = widths[0]
     for i, (count, out) in enumerate(zip(REPEATS, widths[1:4])):
         stage = f"stage {i + 2}"
-        parts = Parts()
-        parts.add(check_norm(spec, catalog, [channels, out // 2], stage))
+        parts = Parts().add(check_norm(spec, catalog, [channels, out // 2], stage))
         calls = []
         for j in range(count):
             args = [str(channels if j == 0 else out), str(out), f"stride={2 if j == 0 else 1}"]
-            for position, width in (("branch", out // 2), ("block", out)):
-                attn = parts.attention(catalog, placed, position, width, stage)
-                if attn:
-                    args.append(f"{position}_attn={attn}")
+            args += parts.attention_args(catalog, placed, {"branch": out // 2, "block": out}, stage)
             calls.append(f"InvertedResidual({', '.join(args)})")
-        code = "nn.Sequential(\n" + "".join(f"{c},\n" for c in calls) + ")"
-        layers.append(
-            parts.layer(f"stage{i + 2}", code, stage, Shape(out, 3 + i), f"InvertedResidual x{count}", True)
-        )
+        code, shape = sequential(calls), Shape(out, 3 + i)
+        layers.append(parts.layer(f"stage{i + 2}", code, stage, shape, f"InvertedResidual x{count}", True))
         channels = out
-    last = widths[-1]
-    parts = Parts()
-    parts.add(check_norm(spec, catalog, [last], "conv5"))
-    code = (
-        f"nn.Sequential(nn.Conv2d({channels}, {last}, 1, 1, 0, bias=False), norm_layer({last}), act_layer())"
-    )
-    layers.append(parts.layer("conv5", code, "head", Shape(last, 5), "1x1 conv, norm, act"))
-    layers += head(last, 5, "fc", f"nn.Linear({last}, classes)", spec.classes)
-
-    title = f"ShuffleNetV2 {spec.scale}x"
-    chosen = picks(spec)
-    doc = (
-        f"{title}: conv1, maxpool, stage2-stage4 of {list(REPEATS)} units, conv5, global average pool, "
-        f"fc ({spec.classes} classes)."
-    )
-    return Plan(
-        spec=spec,
-        class_name="ShuffleNetV2",
-        summary=title + (f"; {', '.join(chosen)}" if chosen else ""),
-        doc=doc,
-        layers=tuple(layers),
-        hooks=hooks(spec, catalog, SLOTS),
-        helpers=("norm_layer", "act_layer"),
-        input=Shape(spec.in_channels, 0),
-        divisor=32,
-        result="x",
-        pads=False,
-        extra={
-            "groups": groups(layers),
-            "model_doc": docstring(f"{title} classifier (torchvision's layout and state_dict keys).", doc),
-            "block_doc": docstring(
-                BLOCK_DOC,
-                attention_doc([p for p in POSITIONS if p in placed and p in BLOCK_ATTN], BLOCK_ATTN),
-            ),
-            "attn": [p for p in POSITIONS if p in placed],
-            "input": "any H and W (each stride-2 layer rounds up; 32x32 and larger)",
-            "layout": "Layout and state_dict keys as torchvision's ShuffleNetV2 (conv1, stage2-4, conv5, fc).",
-        },
-    )
+    return layers
 
 
 def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
@@ -140,19 +110,15 @@ def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
     (stage2), 1/16 (stage3) and 1/32 (conv5, after stage4), the last feature map as smp's
     MobileNetV2 encoder takes its last 1x1 conv (smp has no ShuffleNetV2 encoder)."""
     taps = ("conv1", "maxpool", "stage2", "stage3", "conv5")
-    title = f"ShuffleNetV2 {spec.scale}x"
-    return encoder(plan(spec, catalog), taps, "ShuffleNetV2Encoder", f"{title}'s conv1-conv5")
+    return encoder(plan(spec, catalog), taps, "ShuffleNetV2Encoder", f"{_title(spec)}'s conv1-conv5")
 
 
-BLUEPRINT = Blueprint(
+BLUEPRINT = classifier_blueprint(
     name="shufflenet_v2",
     title="ShuffleNetV2",
     help="ShuffleNetV2 classifier (Ma et al. 2018) with torchvision's layout and keys; --scale 0.5, 1.0, 1.5, 2.0",
-    task="classification",
-    output="logits",
+    classes="the fc layer's outputs",
     options=(
-        Option("in_channels", 3, "input channels", 1, 4096),
-        Option("classes", 1000, "classes (the fc layer's outputs)", 1, 100000),
         Option(
             "scale",
             "1.0",
@@ -161,11 +127,9 @@ BLUEPRINT = Blueprint(
             kind=str,
         ),
     ),
-    slots=SLOTS,
     positions=POSITIONS,
     default_positions=("branch",),
     plan=plan,
-    diagram="chain",
     examples=(
         "plugscaffold new sn --arch shufflenet_v2 --scale 0.5",
         "plugscaffold new sn_se --arch shufflenet_v2 --attn se",
