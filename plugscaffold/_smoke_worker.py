@@ -200,6 +200,22 @@ def die_with_parent(parent):
         os._exit(1)
 
 
+def answer(run, request):
+    """``run(request)``'s result, or the failure when the model file could not be imported or
+    built: the exception's first line, and its line when it was raised in the model file.
+    This worker's answer and the study's measuring worker's (``ablate/_measure_worker.py``)."""
+    try:
+        return run(request)
+    except Exception as exc:  # import or construction failed
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        return {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+            "layer": None,
+            "line": frame.lineno if frame.filename == request["path"] else None,
+        }
+
+
 def main():
     if len(sys.argv) > 2:
         die_with_parent(int(sys.argv[2]))
@@ -208,17 +224,7 @@ def main():
         request = json.loads(sys.stdin.read())
     else:
         request = json.loads(sys.argv[1])
-    try:
-        result = check(request)
-    except Exception as exc:  # import or construction failed
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        result = {
-            "ok": False,
-            "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
-            "layer": None,
-            "line": frame.lineno if frame.filename == request["path"] else None,
-        }
-    print(json.dumps(result))
+    print(json.dumps(answer(check, request)))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Run as ``python _measure_worker.py PARENT_PID``; reads one JSON request per line on stdin and
 answers one JSON line each. A request is the smoke check's (see ``_smoke_worker.check``, loaded
-from the file next to the package, so the check is the one ``new`` runs) plus the measurement
-settings. Besides the check it measures, on the CPU:
+from the file next to the package, so the check and its answer on failure are the ones ``new``
+gives) plus the measurement settings. Besides the check it measures, on the CPU:
 
 - ``parameters``: the model's parameter count;
 - ``flops``: the check's count of its forward pass, at the check's batch and size: torch's own
@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location(
@@ -102,18 +101,7 @@ def main():
 
     print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            result = measure(request)
-        except Exception as exc:  # import or construction failed
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            result = {
-                "ok": False,
-                "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
-                "layer": None,
-                "line": frame.lineno if frame.filename == request["path"] else None,
-            }
-        print(json.dumps(result), flush=True)
+        print(json.dumps(smoke.answer(measure, json.loads(line))), flush=True)
 
 
 if __name__ == "__main__":
