@@ -296,6 +296,27 @@ def place(
     return Placed(entry.build.format(**fields), channels, needs)
 
 
+def inner_conv_needs(
+    block: tuple[Entry, Mapping[str, Any]],
+    conv: tuple[Entry, Mapping[str, Any]],
+    norm: tuple[Entry, Mapping[str, Any]],
+    in_channels: int,
+    out_channels: int,
+    stage: str,
+) -> tuple[Need, ...]:
+    """The conv and norm slots' contracts at every 3x3 conv inside a block-slot module (its
+    ``convs``, evaluated for ``in_channels`` -> ``out_channels``), and their size needs."""
+    entry, params = block
+    env = {**params, "in_channels": in_channels, "out_channels": out_channels}
+    needs: tuple[Need, ...] = ()
+    for a, b in entry.contract.convs:
+        a, b = expr.evaluate(a, env), expr.evaluate(b, env)
+        where = f"conv slot at {stage} (a {a} -> {b} conv inside '{entry.name}')"
+        needs += place(*conv, where=where, in_channels=a, out_channels=b).needs
+        needs += place(*norm, where=f"norm slot at {stage}", in_channels=b).needs
+    return needs
+
+
 def hook_code(entry: Entry, params: Mapping[str, Any]) -> str:
     """``entry``'s constructor call with symbolic channel arguments, for a hook body."""
     fields = {k: literal(v) for k, v in params.items()}
