@@ -131,11 +131,7 @@ def update(
         base, record = _base(directory, recorded, catalog)
         base, notes = true_base(directory, recorded, base)
         copier = _read_copier_answers(directory)
-        if check is None and record is not None:  # a training project keeps its image size
-            check = replace(read_project_record(record)[0], timeout=Check().timeout)
-        check = check or _copier_check(directory, copier) or Check()
-        if timeout is not None:
-            check = replace(check, timeout=timeout)
+        check = _update_check(directory, check, record, copier, timeout)
         # With your edits in model.py the merged file gets its own check: its worker starts
         # now, importing torch while the regenerated model is checked.
         model = directory / "model.py"
@@ -152,29 +148,63 @@ def update(
         )
         result = _merge_all(directory, base, gen, recorded.modules, catalog, upgrade_modules)
         result.notes = notes
-        if smoke and not result.conflicts and result.merged["model.py"] != gen.contents["model.py"]:
-            # Your edits make the file on disk differ from the one checked: check it as written.
-            try:
-                checked = check_source(result.merged["model.py"], gen, worker)
-                result.generated = replace(gen, source=result.merged["model.py"], smoke=checked)
-            except SmokeError as exc:
-                result.failing = str(exc)
-                if not (keep_failing or dry_run):
-                    raise MergeFailsCheck(
-                        f"the merged model.py (the update with your edits) fails its check: {exc}; nothing "
-                        "was written (fix your edit, or pass --keep-failing to write the merge anyway)"
-                    ) from None
+        if smoke:
+            _check_merged(result, gen, worker, stop=not (keep_failing or dry_run))
         if dry_run:
             return result
-        contents = {relative: result.merged[relative] for relative in [*result.changed, *result.added]}
-        contents[ANSWERS_FILE] = gen.contents[ANSWERS_FILE]
-        contents[GENERATED_FILE] = gen.contents[GENERATED_FILE]  # the next update's base
-        if copier is not None:
-            contents[COPIER_ANSWERS] = _copier_answers_text(
-                directory, copier, gen, project or record is not None
-            )
-        with staging(directory) as stage:
-            commit(stage, directory, contents, replace=True)
+        _write(directory, result, gen, copier, project or record is not None)
+    _raise_unless_clean(result)
+    return result
+
+
+def _update_check(
+    directory: Path, check: Check | None, record: Any, copier: dict[str, Any] | None, timeout: float | None
+) -> Check:
+    """The check the update runs: ``check`` when given, else a training project's own size (its
+    record), else the size answered in copier, else the default; ``timeout`` applies either way."""
+    if check is None and record is not None:  # a training project keeps its image size
+        check = replace(read_project_record(record)[0], timeout=Check().timeout)
+    check = check or _copier_check(directory, copier) or Check()
+    if timeout is not None:
+        check = replace(check, timeout=timeout)
+    return check
+
+
+def _check_merged(result: Updated, gen: Generated, worker: SmokeWorker | None, stop: bool) -> None:
+    """Check the merged model.py as it will be written, when your edits make it differ from the
+    regenerated one (which ``generate`` checked). A failure stops the update (MergeFailsCheck,
+    nothing written) when ``stop``; else it is kept in ``result.failing``."""
+    if result.conflicts or result.merged["model.py"] == gen.contents["model.py"]:
+        return
+    try:
+        checked = check_source(result.merged["model.py"], gen, worker)
+        result.generated = replace(gen, source=result.merged["model.py"], smoke=checked)
+    except SmokeError as exc:
+        result.failing = str(exc)
+        if stop:
+            raise MergeFailsCheck(
+                f"the merged model.py (the update with your edits) fails its check: {exc}; nothing "
+                "was written (fix your edit, or pass --keep-failing to write the merge anyway)"
+            ) from None
+
+
+def _write(
+    directory: Path, result: Updated, gen: Generated, copier: dict[str, Any] | None, project: bool
+) -> None:
+    """Write the files that change or are added, the records (answers and generated text, the
+    next update's base) and copier's answers when copier made the project: all or none."""
+    contents = {relative: result.merged[relative] for relative in [*result.changed, *result.added]}
+    contents[ANSWERS_FILE] = gen.contents[ANSWERS_FILE]
+    contents[GENERATED_FILE] = gen.contents[GENERATED_FILE]  # the next update's base
+    if copier is not None:
+        contents[COPIER_ANSWERS] = _copier_answers_text(directory, copier, gen, project)
+    with staging(directory) as stage:
+        commit(stage, directory, contents, replace=True)
+
+
+def _raise_unless_clean(result: Updated) -> None:
+    """After writing: a merge kept although it fails its check (--keep-failing), or conflicts,
+    end the command with its one line (exit 1)."""
     if result.failing:
         raise MergeFailsCheck(
             f"wrote the merge as asked (--keep-failing), but model.py fails its check: {result.failing}"
@@ -185,7 +215,6 @@ def update(
             "same lines; resolve the <<<<<<< yours / >>>>>>> new markers (the check did not run on the "
             "conflicted file)"
         )
-    return result
 
 
 def _base(directory: Path, recorded: Answers, catalog: Catalog) -> tuple[dict[str, str], Any]:
