@@ -163,7 +163,7 @@ def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
         require_packages(deploy_paths)
     # Started first (by the package's __init__ when run as `plugscaffold new`, else here), the
     # check's subprocess imports torch while this one imports the rest.
-    with SmokeWorker(_early.take()) if not args.no_smoke else nullcontext() as worker:
+    with SmokeWorker(_early.take()) if not args.no_smoke else nullcontext() as worker, _force_lock(args):
         from .options import Output
         from .pipeline import generate
         from .report import format_report
@@ -189,6 +189,28 @@ def cmd_new(args: argparse.Namespace, catalog: Catalog) -> int:
     else:
         print(format_report(gen, catalog))
     return _deploy_after_new(args, gen, deploy_paths) if deploy_paths else 0
+
+
+def _force_lock(args: argparse.Namespace):
+    """``new --force``: the lock of the project it replaces, taken before generating, so that
+    it waits (and says so) while another command holds the project."""
+    if not args.force or args.stdout:
+        return nullcontext()
+    from pathlib import Path
+
+    from .files import existing_project_lock
+
+    target = os.path.normpath(os.path.join(args.dir, args.name))
+    return existing_project_lock(Path(target), _waiting(target))
+
+
+def _waiting(directory: object):
+    """What a command says when another holds the project ``directory`` (then it waits)."""
+
+    def say() -> None:
+        print(f"plugscaffold: waiting for another command on {directory} to finish ...", file=sys.stderr)
+
+    return say
 
 
 def _deploy_after_new(args: argparse.Namespace, gen, paths: tuple[str, ...]) -> int:
@@ -218,10 +240,6 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
     from .update import UpdateConflict, update
 
     check_timeout(args.timeout)
-
-    def waiting() -> None:
-        print(f"plugscaffold: waiting for another command on {args.directory} to finish ...", file=sys.stderr)
-
     try:
         result = update(
             args.directory,
@@ -235,7 +253,7 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
             project=args.project,
             keep_failing=args.keep_failing,
             catalog=catalog,
-            on_wait=waiting,
+            on_wait=_waiting(args.directory),
         )
     except UpdateConflict as exc:
         print(f"plugscaffold: {exc}", file=sys.stderr)

@@ -330,3 +330,16 @@ def project_lock(directory: Path, on_wait: Callable[[], None] | None = None) -> 
 
 
 _HELD: set[str] = set()
+
+
+@contextmanager
+def existing_project_lock(directory: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """:func:`project_lock` on ``directory`` when it is a directory now (``new --force`` takes
+    the project it replaces before it generates, so that it waits, and says so, while another
+    command holds it); nothing when there is no directory yet, or a link that
+    :func:`check_target` refuses."""
+    if os.path.isdir(directory) and not os.path.islink(directory):
+        with project_lock(directory, on_wait):
+            yield
+    else:
+        yield

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -439,6 +440,23 @@ def test_a_second_update_waits_for_the_first_with_a_message(run_cli, tmp_path):
     assert proc.returncode == 0, err
     assert "up: bilinear" in (project / ".plugscaffold.yml").read_text()
     assert (project / "model.py").read_text().endswith("# my edit\n")
+
+
+def test_new_force_waits_for_a_command_on_its_project_with_a_message(run_cli, tmp_path):
+    project = _project(run_cli, tmp_path)
+    with files.project_lock(project):  # another command (an update, say) holds the project
+        proc = start(["new", "m", *SMALL, "--force", "--up", "bilinear"], tmp_path,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        said = select.select([proc.stderr], [], [], 60)[0]  # its line, within 60 s
+        assert said, "new --force waited without a word"
+        line = proc.stderr.readline()
+        assert line == "plugscaffold: waiting for another command on m to finish ...\n", line
+        time.sleep(0.3)
+        assert proc.poll() is None  # still waiting, nothing replaced
+        assert "bilinear" not in (project / ".plugscaffold.yml").read_text()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert err == "" and "up: bilinear" in (project / ".plugscaffold.yml").read_text()
 
 
 def test_replacing_swaps_a_file_whole_or_leaves_it_as_it_was(tmp_path):
