@@ -138,6 +138,40 @@ def test_update_keeps_copier_answers_in_step_and_checks_at_their_size(run_cli, t
     assert recorded["options"]["up"] == "dysample:style=pl"
 
 
+COPIED = (
+    "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
+    "_commit: v1\n_src_path: /templates/plugscaffold\nname: {name}\narch: unet\ndepth: 2\n"
+    "width: 8\nproject: {project}\nsmoke: true\nsize: ''\n"
+)
+
+
+def test_update_records_the_check_size_it_used_when_copier_left_it_empty(run_cli, tmp_path):
+    # A training project whose size was left empty in copier is checked at the size it trains
+    # at (256): the update records that size in copier's answers, as in .plugscaffold.yml.
+    from plugscaffold.update import update
+
+    assert run_cli("new", "seg", "--width", "8", "--depth", "2", "--project", "--no-smoke").code == 0
+    answers = tmp_path / "seg" / ".copier-answers.yml"
+    answers.write_text(COPIED.format(name="seg", project="true"))
+    result = update(tmp_path / "seg", {"up": "bilinear"}, smoke=False)
+    check = yaml.safe_load((tmp_path / "seg" / ".plugscaffold.yml").read_text())["project"]["check"]
+    used = (result.generated.check.height, result.generated.check.width)
+    assert used == (check["height"], check["width"]) == (256, 256)
+    assert yaml.safe_load(answers.read_text())["size"] == "256"
+    assert "--project" in yaml.safe_load((tmp_path / "seg" / ".plugscaffold.yml").read_text())["command"]
+
+    # A model alone is checked at the smallest size that exercises every stage, which the
+    # check chooses anew for every model: not an answer, so both records keep no size (a
+    # recorded 16x20 would stay after --depth 4, too small to exercise the deeper stages).
+    assert run_cli("new", "alone", "--width", "8", "--depth", "2", "--no-smoke").code == 0
+    answers = tmp_path / "alone" / ".copier-answers.yml"
+    answers.write_text(COPIED.format(name="alone", project="false"))
+    result = update(tmp_path / "alone", {"up": "bilinear"}, smoke=False)
+    assert result.generated.check.auto
+    assert yaml.safe_load(answers.read_text())["size"] == ""
+    assert "--size" not in yaml.safe_load((tmp_path / "alone" / ".plugscaffold.yml").read_text())["command"]
+
+
 @pytest.mark.slow  # copier in a subprocess, then new
 def test_copier_copy_of_a_classifier_equals_plugscaffold_new(template, tmp_path):
     """arch=resnet: copier asks the ResNet's options (not the UNet's) and writes new's bytes."""
