@@ -84,6 +84,36 @@ BROKEN = [
         lambda d: d["slots"]["down"].update(default="minpool"),
         "slot 'down' defaults to unknown module 'minpool'",
     ),
+    # a value of the wrong type is a one-line error too, not a TypeError from inside the loader
+    (lambda d: d.update(slots=["down"]), "catalog.yaml: 'slots' must be a mapping of slot names to slots"),
+    (lambda d: entry(d, "hwd").update(slot=["down"]), "entry 'hwd': unknown slot '['down']'"),
+    (lambda d: entry(d, "hwd").update(aliases="haar"), "entry 'hwd': aliases must be a list of names"),
+    (
+        lambda d: entry(d, "hwd")["source"].update(file=None),
+        "entry 'hwd': source file must be a file name in modules/",
+    ),
+    (lambda d: entry(d, "dysample").update(params=["groups"]), "entry 'dysample': params must be a mapping"),
+    (
+        lambda d: entry(d, "dysample")["params"]["groups"].update(type=["int"]),
+        "entry 'dysample': param 'groups' has unknown type '['int']'",
+    ),
+    (
+        lambda d: entry(d, "dysample")["params"]["style"].update(choices="lp"),
+        "entry 'dysample': param 'style' choices must be a list of values",
+    ),
+    (
+        lambda d: entry(d, "dysample")["contract"].update(constraints=1),
+        "entry 'dysample': contract constraints must be a list of {check, reason} mappings",
+    ),
+    (lambda d: entry(d, "maxpool").update(build=2), "entry 'maxpool': build is not one Python call (2)"),
+    (
+        lambda d: entry(d, "dysample").update(reference=2080),
+        "entry 'dysample': reference must be a list of {config, params, measured} mappings",
+    ),
+    (
+        lambda d: entry(d, "dysample").update(fixture=[{"file": ["a.pt"], "params": {}}]),
+        "entry 'dysample': a fixture with params is {file: NAME, params: {...}}",
+    ),
 ]
 
 

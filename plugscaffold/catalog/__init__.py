@@ -148,6 +148,8 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
     if not isinstance(data, dict):
         raise CatalogError(f"{where}: the top level must be a mapping")
     check_keys(data, {"version", "slots", "modules"}, where, required=("version", "slots", "modules"))
+    if not isinstance(data["slots"], dict):
+        raise CatalogError(f"{where}: 'slots' must be a mapping of slot names to slots")
     slots = {name: _parse_slot(name, raw, where) for name, raw in data["slots"].items()}
     entries: dict[str, Entry] = {}
     taken: dict[tuple[str, str], str] = {}

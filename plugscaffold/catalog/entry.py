@@ -57,7 +57,7 @@ def parse_entry(raw: Any, where: str, slots: Mapping[str, Slot], modules_dir: Pa
     contract = _parse_contract(raw["contract"], slot, where)
     _check_names(contract, params, raw["build"], where)
     fixtures, fixture_params = _parse_fixtures(raw.get("fixture"), params, where)
-    references = _parse_references(raw.get("reference") or [], where)
+    references = _parse_references(raw.get("reference"), where)
     return Entry(
         name=raw["name"],
         slot=slot.name,
@@ -81,16 +81,20 @@ def parse_entry(raw: Any, where: str, slots: Mapping[str, Slot], modules_dir: Pa
 
 
 def _check_identity(raw: Mapping[str, Any], where: str, slots: Mapping[str, Slot]) -> Slot:
-    """``name`` is a lowercase identifier (not the 'none' of a slot that may stay empty) and
-    ``slot`` is a slot of the catalog, which is returned."""
-    name = raw["name"]
+    """``name`` is a lowercase identifier (not the 'none' of a slot that may stay empty),
+    ``slot`` is a slot of the catalog, which is returned, and ``aliases`` a list of names."""
+    name, slot = raw["name"], raw["slot"]
     if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
         raise CatalogError(f"{where}: name must be a lowercase identifier")
-    if name == NONE and slots.get(raw.get("slot")) and slots[raw["slot"]].default == NONE:
-        raise CatalogError(f"{where}: 'none' is reserved in slot '{raw['slot']}' (it means no module)")
-    if raw["slot"] not in slots:
-        raise CatalogError(f"{where}: unknown slot '{raw['slot']}'{did_you_mean(str(raw['slot']), slots)}")
-    return slots[raw["slot"]]
+    known = isinstance(slot, str) and slot in slots
+    if name == NONE and known and slots[slot].default == NONE:
+        raise CatalogError(f"{where}: 'none' is reserved in slot '{slot}' (it means no module)")
+    if not known:
+        raise CatalogError(f"{where}: unknown slot '{slot}'{did_you_mean(str(slot), slots)}")
+    aliases = raw.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise CatalogError(f"{where}: aliases must be a list of names, e.g. [haar]")
+    return slots[slot]
 
 
 def _check_paper(paper: Any, where: str) -> Any:
@@ -132,7 +136,10 @@ def _parse_source(
     if source is None:
         return None, ()
     check_keys(source, _SOURCE_KEYS, f"{where}: source", required=("file", "classes"))
-    source_file, classes = source["file"], tuple(source["classes"])
+    source_file = source["file"]
+    classes = tuple(source["classes"]) if isinstance(source["classes"], list) else ()
+    if not isinstance(source_file, str):
+        raise CatalogError(f"{where}: source file must be a file name in modules/, e.g. hwd.py")
     if not (modules_dir / source_file).is_file():
         shown = f"modules/{source_file}" if modules_dir == MODULES_DIR else modules_dir / source_file
         raise CatalogError(f"{where}: source file {shown} does not exist")
@@ -173,11 +180,15 @@ def _check_classes(source_file: str, classes: tuple[str, ...], build: Any, where
 
 def _parse_params(raw: Mapping[str, Any], where: str) -> dict[str, Param]:
     """``params`` (optional): each hyper-parameter's type, default, help and limits."""
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: params must be a mapping of names to {{type, default, help}}")
     params = {}
     for name, praw in raw.items():
         check_keys(praw, _PARAM_KEYS, f"{where}: param '{name}'", required=("type", "default", "help"))
-        if praw["type"] not in PARAM_TYPES:
+        if not isinstance(praw["type"], str) or praw["type"] not in PARAM_TYPES:
             raise CatalogError(f"{where}: param '{name}' has unknown type '{praw['type']}'")
+        if "choices" in praw and not isinstance(praw["choices"], list):
+            raise CatalogError(f"{where}: param '{name}' choices must be a list of values")
         choices = tuple(praw["choices"]) if "choices" in praw else None
         param = Param(
             name, praw["type"], praw["default"], praw["help"], choices, praw.get("min"), praw.get("max")
@@ -193,7 +204,7 @@ def _parse_contract(raw: Any, slot: Slot, where: str) -> Contract:
     optionally align, constraints, a minimum size and (block slot) the conv3x3 calls."""
     check_keys(raw, _CONTRACT_KEYS, f"{where}: contract", required=("inputs", "channels", "scale", "layout"))
     constraints = []
-    for c in raw.get("constraints") or []:
+    for c in _listed(raw.get("constraints"), f"{where}: contract constraints", "{check, reason} mappings"):
         check_keys(c, {"check", "reason"}, f"{where}: constraint", required=("check", "reason"))
         constraints.append(Constraint(c["check"], c["reason"]))
     min_size = None
@@ -247,6 +258,8 @@ def _check_names(contract: Contract, params: Mapping[str, Param], build: Any, wh
             raise CatalogError(f"{where}: {exc}") from None
         if unknown:
             raise CatalogError(f"{where}: rule '{text}' uses unknown name '{sorted(unknown)[0]}'")
+    if not isinstance(build, str):
+        raise CatalogError(f"{where}: build is not one Python call ({shorten(str(build))})")
     fields = {f for _, f, _, _ in string.Formatter().parse(build) if f}
     if fields - known:
         raise CatalogError(f"{where}: build uses unknown placeholder '{{{sorted(fields - known)[0]}}}'")
@@ -264,6 +277,8 @@ def _parse_fixtures(
     for item in items:
         if isinstance(item, dict):
             check_keys(item, {"file", "params"}, f"{where}: fixture", required=("file", "params"))
+            if not isinstance(item["file"], str) or not isinstance(item["params"], dict):
+                raise CatalogError(f"{where}: a fixture with params is {{file: NAME, params: {{...}}}}")
             unknown = set(item["params"]) - set(params)
             if unknown:
                 raise CatalogError(
@@ -281,7 +296,7 @@ def _parse_references(raw: Any, where: str) -> tuple[Reference, ...]:
     """``reference`` (optional): parameter counts measured on the official code, each with its
     configuration and what was measured."""
     references = []
-    for ref in raw:
+    for ref in _listed(raw, f"{where}: reference", "{config, params, measured} mappings"):
         keys = {"config", "params", "measured"}
         check_keys(ref, keys, f"{where}: reference", required=("config", "params", "measured"))
         references.append(Reference(ref["config"], ref["params"], ref["measured"]))
@@ -314,6 +329,15 @@ def _parse_deploy(raw: Any, where: str) -> Deploy:
             f"missing: {', '.join(missing) or 'none'}"
         )
     return Deploy(tuple(p for p in DEPLOY_PATHS if p in supported), dict(unsupported))
+
+
+def _listed(raw: Any, where: str, items: str) -> list[Any]:
+    """An optional list field: its items ([] when absent or empty)."""
+    if not raw:
+        return []
+    if not isinstance(raw, list):
+        raise CatalogError(f"{where} must be a list of {items}")
+    return raw
 
 
 def check_keys(raw: Any, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> None:
