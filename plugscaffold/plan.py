@@ -296,6 +296,11 @@ def place(
     return Placed(entry.build.format(**fields), channels, needs)
 
 
+def callee(code: str) -> str:
+    """The class or function a constructor call names: ``DoubleConv(3, 64)`` -> ``DoubleConv``."""
+    return code.split("(", 1)[0]
+
+
 def inner_conv_needs(
     block: tuple[Entry, Mapping[str, Any]],
     conv: tuple[Entry, Mapping[str, Any]],

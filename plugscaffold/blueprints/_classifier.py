@@ -26,7 +26,7 @@ from typing import Any
 
 from ..catalog import Catalog, Entry
 from ..placement import Leaf, Term, render
-from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, hook_code, params_of, place
+from ..plan import Hook, Layer, Need, Plan, Shape, build_attention, callee, hook_code, params_of, place
 from ..spec import Spec
 from . import Blueprint, EncoderStages, Option
 
@@ -170,7 +170,7 @@ def stem(spec: Spec, catalog: Catalog) -> list[Layer]:
         ("x",),
         "x",
         Shape(c, 0),
-        put.code.split("(", 1)[0],
+        callee(put.code),
         (entry,),
         needs=put.needs,
     )
@@ -219,7 +219,7 @@ def head(channels: int, level: int, attr: str, code: str, classes: int, pool: bo
         )
         layers.append(Layer("flatten", "nn.Flatten(1)", "head", ("x",), "x", vector, "nn.Flatten"))
     layers.append(
-        Layer(attr, code, "head", ("x",), "x", Shape(classes, level, "vector"), code.split("(", 1)[0])
+        Layer(attr, code, "head", ("x",), "x", Shape(classes, level, "vector"), callee(code))
     )
     return layers
 

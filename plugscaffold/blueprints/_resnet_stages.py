@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..catalog import Catalog, Entry
 from ..errors import PlanError
 from ..placement import Leaf, Term
-from ..plan import Layer, Need, Shape, inner_conv_needs, params_of, place
+from ..plan import Layer, Need, Shape, callee, inner_conv_needs, params_of, place
 from ..spec import Spec
 from ._classifier import Parts, placements
 
@@ -190,7 +190,7 @@ def _stem_slot(body: Body) -> list[Layer]:
         return []
     c, names = body.spec.in_channels, {"in_channels": "in_channels", "out_channels": "in_channels"}
     put = place(entry, params, where="stem slot", in_channels=c, out_channels=c, names=names)
-    label = _label(put.code)
+    label = callee(put.code)
     return [Layer("stem", put.code, "stem", ("x",), "x", Shape(c, 0), label, (entry,), needs=put.needs)]
 
 
@@ -356,7 +356,7 @@ def _plain_stage(body: Body, stage: Stage) -> Layer:
         if "block" in body.placed:
             codes.append(parts.attention(body.catalog, body.placed, "block", channels, stage.name))
     code = "nn.Sequential(" + "".join(f"{c}, " for c in codes) + ")"  # one per line (trailing comma)
-    module = f"{_label(entry.build)} x{stage.count}"
+    module = f"{callee(entry.build)} x{stage.count}"
     return parts.layer(stage.attr, code, stage.name, Shape(channels, stage.level), module)
 
 
@@ -425,5 +425,3 @@ def _block_doc(kind: str, attn: tuple[tuple[str, str], ...], down: str, down_ent
     )
 
 
-def _label(code: str) -> str:
-    return code.split("(", 1)[0]

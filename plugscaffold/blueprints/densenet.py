@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..catalog import Catalog
 from ..placement import Term
-from ..plan import Layer, Plan, Shape
+from ..plan import Layer, Plan, Shape, callee
 from ..spec import Spec
 from . import EncoderStages, Option
 from ._classifier import (
@@ -130,7 +130,7 @@ def _attention(
     code = parts.attention(catalog, placed, position, shape.channels, stage)
     if not code:
         return []
-    return [parts.layer(f"features.{attr}", code, stage, shape, code.split("(", 1)[0])]
+    return [parts.layer(f"features.{attr}", code, stage, shape, callee(code))]
 
 
 def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:

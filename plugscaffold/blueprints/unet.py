@@ -23,6 +23,7 @@ from ..plan import (
     Plan,
     Shape,
     build_attention,
+    callee,
     hook_code,
     inner_conv_needs,
     params_of,
@@ -89,7 +90,7 @@ class _Planner:
         shape = Shape(put.out_channels, level)
         needs = inner + put.needs
         self.layers.append(
-            Layer(attr, put.code, stage, inputs, output, shape, _label(put.code), (entry,), needs=needs)
+            Layer(attr, put.code, stage, inputs, output, shape, callee(put.code), (entry,), needs=needs)
         )
         return put.out_channels
 
@@ -119,7 +120,7 @@ class _Planner:
         if node is None:
             return
         c = build_attention(node, self.catalog, channels, f"attn at {position} of {stage}")
-        label = _label(c.code) if isinstance(node, Leaf) else render(node)
+        label = callee(c.code) if isinstance(node, Leaf) else render(node)
         shape = Shape(channels, level)
         self.layers.append(
             Layer(
@@ -391,10 +392,6 @@ def _doc(spec: Spec, encoder: EncoderStages | None) -> str:
         if spec.factor == 1
         else f"decoder {'-'.join(map(str, outs[-2::-1]))} with skips."
     )
-
-
-def _label(code: str) -> str:
-    return code.split("(", 1)[0]
 
 
 BLUEPRINT = Blueprint(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..catalog import Catalog, Entry, paper_link
 from ..inline import splice
-from ..plan import Shape
+from ..plan import Shape, callee
 from .build import SELF_CHECK_FILE, TEST_FILE, Variant
 from .checks import checks_for, shares
 from .spec import HomeworkSpec
@@ -83,7 +83,7 @@ def _stub_class(node: ast.ClassDef, variant: Variant) -> str:
     doc.append("TODO: implement this class (__init__ and forward) from the paper.")
     doc.append("")
     doc += _paper_lines(entry)
-    if node.name == entry.build.split("(", 1)[0]:
+    if node.name == callee(entry.build):
         doc += ["", "Contract:"]
         doc += [f"    {line}" for line in _contract_lines(entry, forward_args, variant, node.name)]
     if cases:
