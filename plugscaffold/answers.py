@@ -90,7 +90,9 @@ class Answers:
                 key == PLACED_SLOT and isinstance(value, list) and all(isinstance(v, str) for v in value)
             )
             if not isinstance(key, str) or not plain:
-                raise SpecError(f"{path} is corrupted ('{shorten(key)}: {shorten(value)}' is malformed); {FIX}")
+                raise SpecError(
+                    f"{path} is corrupted ('{shorten(key)}: {shorten(value)}' is malformed); {FIX}"
+                )
         generated = data.get("generated")
         return cls(
             name=data["name"],

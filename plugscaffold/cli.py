@@ -303,7 +303,9 @@ def cmd_grade(args: argparse.Namespace, catalog: Catalog) -> int:
         print(f"Wrote        {path}: upload it as the assignment's autograder on Gradescope")
         return 0
     if not args.submissions:
-        raise SpecError("grade needs SUBMISSIONS (a folder with one sub-folder per student), or --gradescope-zip")
+        raise SpecError(
+            "grade needs SUBMISSIONS (a folder with one sub-folder per student), or --gradescope-zip"
+        )
     check_timeout(args.timeout)
     check_timeout(args.check_timeout)
     if args.jobs is not None and args.jobs < 1:
@@ -317,7 +319,9 @@ def cmd_grade(args: argparse.Namespace, catalog: Catalog) -> int:
     )  # fmt: skip
     print(format_grades(report.rows, args.csv, report.seed))
     for a, b, ratio in report.similar:
-        print(f"Similar      {a} and {b}: {ratio:.0%} of the normalised code matches (a flag to look at, not a score)")
+        print(
+            f"Similar      {a} and {b}: {ratio:.0%} of the normalised code matches (a flag to look at, not a score)"
+        )
     return 0
 
 

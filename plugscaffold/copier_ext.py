@@ -21,6 +21,7 @@ from .choice import resolve_choice
 from .errors import PlugscaffoldError
 from .spec import PLACED_SLOT, make_spec
 
+
 @lru_cache(maxsize=1)
 def _catalog() -> Catalog:
     return load_catalog()

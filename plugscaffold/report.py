@@ -80,9 +80,7 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
         lines.append("Files        " + "\n             ".join(_relative(p) for p in gen.files))
         if "train.py" in gen.contents:
             where = _relative(gen.files[0].parent)
-            lines.append(
-                f"Next         cd {where} && python train.py   (tests: python -m pytest)"
-            )
+            lines.append(f"Next         cd {where} && python train.py   (tests: python -m pytest)")
     return "\n".join(lines)
 
 
@@ -90,7 +88,9 @@ def _comparison(plan, smoke) -> str:
     base = smoke.baseline
     spec = plan.spec
     blueprint = blueprints.get(spec.arch)
-    sizes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in spec.sizes if k not in ("in_channels", "classes"))
+    sizes = ", ".join(
+        f"{k.replace('_', ' ')} {v}" for k, v in spec.sizes if k not in ("in_channels", "classes")
+    )
 
     def change(new: float, old: float) -> str:
         return f"{(new - old) / old:+.1%}" if old else "n/a"

@@ -101,7 +101,9 @@ def test_calls_spell_out_only_non_default_arguments_and_a_repeated_composition_h
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in sources:
             defaults = layout._defaults(sources[call.func.id])
             for kw in call.keywords:
-                assert kw.arg not in defaults or ast.literal_eval(kw.value) != defaults[kw.arg], ast.unparse(call)
+                assert kw.arg not in defaults or ast.literal_eval(kw.value) != defaults[kw.arg], ast.unparse(
+                    call
+                )
 
 
 def test_short_calls_and_builders_make_the_same_model_as_the_full_calls(monkeypatch):

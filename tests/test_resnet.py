@@ -179,6 +179,8 @@ def test_homework_on_a_resnet_grades_its_solutions_full_marks(run_cli, tmp_path)
     )
     made = run_cli("homework", str(spec), "--out", str(tmp_path / "out"))
     assert made.code == 0, made.err
-    graded = run_cli("grade", str(tmp_path / "out"), str(tmp_path / "out" / "solutions"), "--csv", str(tmp_path / "g.csv"))
+    graded = run_cli(
+        "grade", str(tmp_path / "out"), str(tmp_path / "out" / "solutions"), "--csv", str(tmp_path / "g.csv")
+    )
     assert graded.code == 0, graded.err
     assert graded.out.count("100/100") == 2, graded.out

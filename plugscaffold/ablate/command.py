@@ -133,7 +133,9 @@ def build_study(args: argparse.Namespace, catalog: Catalog):
     path = Path(args.study)
     is_file = path.suffix in (".yaml", ".yml") or path.is_file()
     if is_file:
-        given = [k for k in (*blueprints.option_names(), *catalog.slots) if getattr(args, k, None) is not None]
+        given = [
+            k for k in (*blueprints.option_names(), *catalog.slots) if getattr(args, k, None) is not None
+        ]
         if given or args.design:
             flag = f"--{(given or ['design'])[0].replace('_', '-')}"
             raise StudyError(

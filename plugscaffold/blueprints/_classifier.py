@@ -218,9 +218,7 @@ def head(channels: int, level: int, attr: str, code: str, classes: int, pool: bo
             Layer("avgpool", "nn.AdaptiveAvgPool2d(1)", "head", ("x",), "x", pooled, "nn.AdaptiveAvgPool2d")
         )
         layers.append(Layer("flatten", "nn.Flatten(1)", "head", ("x",), "x", vector, "nn.Flatten"))
-    layers.append(
-        Layer(attr, code, "head", ("x",), "x", Shape(classes, level, "vector"), callee(code))
-    )
+    layers.append(Layer(attr, code, "head", ("x",), "x", Shape(classes, level, "vector"), callee(code)))
     return layers
 
 

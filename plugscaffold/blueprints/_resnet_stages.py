@@ -423,5 +423,3 @@ def _block_doc(kind: str, attn: tuple[tuple[str, str], ...], down: str, down_ent
         f"1x1 conv -> norm -> act{then('conv1')} -> 3x3 conv ({strided}groups) -> norm -> act{d}"
         f"{then('conv2')} -> 1x1 conv -> norm{then('branch')} -> + shortcut -> act{then('block')}"
     )
-
-

@@ -25,7 +25,9 @@ import traceback
 #: the one JSON form of constructor arguments (this script imports nothing from plugscaffold)
 decode = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_codec.py"))["decode"]
 #: memory cap and network cut, shared with plugscaffold add's probe worker (plugscaffold/_isolate.py)
-_ISOLATE = runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_isolate.py"))
+_ISOLATE = runpy.run_path(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_isolate.py")
+)
 isolate, refuse_sockets = _ISOLATE["isolate"], _ISOLATE["socket_guard"]("grading")
 
 

@@ -18,8 +18,7 @@ class InterpolateUp(nn.Module):
         )
         require(
             kernel_size == 0 or (kernel_size >= 1 and kernel_size % 2 != 0),
-            "kernel_size must be 0 (no convolution) or a positive odd number, "
-            f"got {kernel_size}",
+            "kernel_size must be 0 (no convolution) or a positive odd number, " f"got {kernel_size}",
         )
         require(
             kernel_size != 0 or in_channels == out_channels,
