@@ -27,7 +27,9 @@ def aff_context_branch(channels: int, inter_channels: int, pooled: bool) -> nn.S
 
 
 class AttentionalFeatureFusion(nn.Module):
-    """x + skip -> MS-CAM (local 1x1 bottleneck + global pooled bottleneck -> sigmoid) = w -> 2 (w x + (1 - w) skip)."""
+    """x + skip -> MS-CAM (local 1x1 bottleneck + global pooled bottleneck ->
+    sigmoid) = w -> 2 (w x + (1 - w) skip).
+    """
 
     def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()

@@ -5,7 +5,9 @@ from .common import require, require_positive
 
 
 class AttentionGateFusion(nn.Module):
-    """1x1 conv + BN on gate x and on skip -> add -> ReLU -> 1x1 conv -> BN -> sigmoid = a -> concat [a * skip, x]."""
+    """1x1 conv + BN on gate x and on skip -> add -> ReLU -> 1x1 conv -> BN ->
+    sigmoid = a -> concat [a * skip, x].
+    """
 
     def __init__(self, in_channels: int, skip_channels: int, reduction: int = 2) -> None:
         super().__init__()

@@ -44,7 +44,9 @@ class ASPPImagePooling(nn.Sequential):
 
 
 class AtrousSpatialPyramidPooling(nn.Module):
-    """[1x1 conv | 3 x 3x3 atrous conv (rates 6/12/18) | image pooling] (each -> BN -> ReLU) -> concat -> 1x1 conv -> BN -> ReLU -> dropout."""
+    """[1x1 conv | 3 x 3x3 atrous conv (rates 6/12/18) | image pooling] (each -> BN
+    -> ReLU) -> concat -> 1x1 conv -> BN -> ReLU -> dropout.
+    """
 
     def __init__(self, channels: int, output_stride: int = 16, dropout: float = 0.5) -> None:
         super().__init__()

@@ -5,7 +5,9 @@ from .common import require, require_positive
 
 
 class BAMChannelGate(nn.Module):
-    """Global avg pool -> [FC (C -> C/r) -> BN1d -> ReLU] x n -> FC (C/r -> C) -> channel logits (B, C, 1, 1)."""
+    """Global avg pool -> [FC (C -> C/r) -> BN1d -> ReLU] x n -> FC (C/r -> C) ->
+    channel logits (B, C, 1, 1).
+    """
 
     def __init__(self, channels: int, reduction: int = 16, num_layers: int = 1) -> None:
         super().__init__()
@@ -31,7 +33,9 @@ class BAMChannelGate(nn.Module):
 
 
 class BAMSpatialGate(nn.Module):
-    """1x1 conv (C -> C/r) -> BN -> ReLU -> [3x3 conv (dilation d) -> BN -> ReLU] x n -> 1x1 conv -> spatial logits (B, 1, H, W)."""
+    """1x1 conv (C -> C/r) -> BN -> ReLU -> [3x3 conv (dilation d) -> BN -> ReLU] x n
+    -> 1x1 conv -> spatial logits (B, 1, H, W).
+    """
 
     def __init__(
         self, channels: int, reduction: int = 16, dilation_conv_num: int = 2, dilation: int = 4
@@ -63,7 +67,9 @@ class BAMSpatialGate(nn.Module):
 
 
 class BAM(nn.Module):
-    """Channel gate (avg pool -> MLP with BN) and spatial gate (1x1 -> dilated 3x3 convs -> 1x1) -> product -> sigmoid -> x * (1 + weights)."""
+    """Channel gate (avg pool -> MLP with BN) and spatial gate (1x1 -> dilated 3x3
+    convs -> 1x1) -> product -> sigmoid -> x * (1 + weights).
+    """
 
     def __init__(
         self,

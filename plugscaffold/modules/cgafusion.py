@@ -17,7 +17,9 @@ class CGASpatialAttention(nn.Module):
 
 
 class CGAChannelAttention(nn.Module):
-    """Global avg pool -> 1x1 conv (C -> C/r) -> ReLU -> 1x1 conv (C/r -> C) -> channel logits (B, C, 1, 1)."""
+    """Global avg pool -> 1x1 conv (C -> C/r) -> ReLU -> 1x1 conv (C/r -> C) ->
+    channel logits (B, C, 1, 1).
+    """
 
     def __init__(self, channels: int, reduction: int = 8) -> None:
         super().__init__()
@@ -52,7 +54,9 @@ class CGAPixelAttention(nn.Module):
 
 
 class ContentGuidedAttentionFusion(nn.Module):
-    """s = skip + x -> CGA: sigmoid(pixel attention(s, spatial(s) + channel(s))) = w -> 1x1 conv(s + w skip + (1 - w) x)."""
+    """s = skip + x -> CGA: sigmoid(pixel attention(s, spatial(s) + channel(s))) = w
+    -> 1x1 conv(s + w skip + (1 - w) x).
+    """
 
     def __init__(self, channels: int, reduction: int = 8) -> None:
         super().__init__()

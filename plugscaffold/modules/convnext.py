@@ -6,7 +6,9 @@ from .norms import LayerNorm2d
 
 
 class ConvNeXtBlock(nn.Module):
-    """[1x1 conv -> LayerNorm (projection)] -> 7x7 dw conv -> LayerNorm -> Linear (4C) -> GELU -> Linear (C) -> layer scale -> + input."""
+    """[1x1 conv -> LayerNorm (projection)] -> 7x7 dw conv -> LayerNorm -> Linear
+    (4C) -> GELU -> Linear (C) -> layer scale -> + input.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, layer_scale_init_value: float = 1e-6) -> None:
         super().__init__()

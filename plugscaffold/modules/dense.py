@@ -36,7 +36,9 @@ class DenseNetTransition(nn.Module):
 
 
 class DenseNetBlock(nn.Module):
-    """num_layers x (dense layer -> concat with all previous maps) -> transition (norm -> act -> 1x1 conv to C_out)."""
+    """num_layers x (dense layer -> concat with all previous maps) -> transition
+    (norm -> act -> 1x1 conv to C_out).
+    """
 
     def __init__(
         self,

@@ -6,7 +6,9 @@ from .common import require, require_positive
 
 
 class DySample(nn.Module):
-    """1x1 conv offsets ('pl': on pixel-shuffled x) * 0.25 (dyscope: * 0.5 * sigmoid(1x1 conv)) + init_pos -> grid_sample (bilinear, border)."""
+    """1x1 conv offsets ('pl': on pixel-shuffled x) * 0.25 (dyscope: * 0.5 *
+    sigmoid(1x1 conv)) + init_pos -> grid_sample (bilinear, border).
+    """
 
     def __init__(
         self,

@@ -5,7 +5,10 @@ from .common import require, require_positive
 
 
 class GlobalAttentionMechanism(nn.Module):
-    """Permute to (B, H, W, C) -> MLP (C -> C/r -> C) -> sigmoid -> x * weights -> 7x7 conv (C -> C/r) -> BN -> ReLU -> 7x7 conv (C/r -> C) -> BN -> sigmoid -> x * weights."""
+    """Permute to (B, H, W, C) -> MLP (C -> C/r -> C) -> sigmoid -> x * weights ->
+    7x7 conv (C -> C/r) -> BN -> ReLU -> 7x7 conv (C/r -> C) -> BN -> sigmoid -> x *
+    weights.
+    """
 
     def __init__(self, channels: int, rate: int = 4) -> None:
         super().__init__()

@@ -5,7 +5,9 @@ from .common import require, require_positive
 
 
 class GlobalContextBlock(nn.Module):
-    """Context (1x1 conv -> softmax over HW -> weighted sum of x) -> 1x1 conv (C -> rC) -> LayerNorm -> ReLU -> 1x1 conv (rC -> C) -> x + term."""
+    """Context (1x1 conv -> softmax over HW -> weighted sum of x) -> 1x1 conv (C ->
+    rC) -> LayerNorm -> ReLU -> 1x1 conv (rC -> C) -> x + term.
+    """
 
     def __init__(
         self,

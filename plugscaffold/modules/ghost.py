@@ -7,7 +7,9 @@ from .common import require, require_positive
 
 
 class GhostModule(nn.Module):
-    """kxk conv -> BN [-> ReLU] (intrinsic maps) -> dxd depthwise conv -> BN [-> ReLU] (ghost maps) -> concat -> first C_out."""
+    """kxk conv -> BN [-> ReLU] (intrinsic maps) -> dxd depthwise conv -> BN [->
+    ReLU] (ghost maps) -> concat -> first C_out.
+    """
 
     def __init__(
         self,

@@ -8,7 +8,9 @@ from .mbconv import make_divisible_channels
 
 
 class GhostBottleneckModule(nn.Module):
-    """1x1 conv -> norm [-> act] (intrinsic maps) -> 3x3 depthwise conv -> norm [-> act] (ghost maps) -> concat -> first C_out."""
+    """1x1 conv -> norm [-> act] (intrinsic maps) -> 3x3 depthwise conv -> norm [->
+    act] (ghost maps) -> concat -> first C_out.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, relu: bool = True) -> None:
         super().__init__()
@@ -34,7 +36,9 @@ class GhostBottleneckModule(nn.Module):
 
 
 class GhostNetSqueezeExcite(nn.Module):
-    """Global average pool -> 1x1 conv (reduce) -> ReLU -> 1x1 conv (expand) -> hard sigmoid -> scale the input."""
+    """Global average pool -> 1x1 conv (reduce) -> ReLU -> 1x1 conv (expand) -> hard
+    sigmoid -> scale the input.
+    """
 
     def __init__(self, channels: int, se_ratio: float = 0.25) -> None:
         super().__init__()
@@ -49,7 +53,9 @@ class GhostNetSqueezeExcite(nn.Module):
 
 
 class GhostBottleneck(nn.Module):
-    """Ghost module (expand) -> [SE] -> ghost module (linear) -> + shortcut (identity, or dw conv -> norm -> 1x1 conv -> norm)."""
+    """Ghost module (expand) -> [SE] -> ghost module (linear) -> + shortcut
+    (identity, or dw conv -> norm -> 1x1 conv -> norm).
+    """
 
     def __init__(
         self,

@@ -6,7 +6,9 @@ from .common import require_positive
 
 
 class MobileNetV2InvertedResidual(nn.Module):
-    """1x1 conv (expand) -> norm -> ReLU6 -> 3x3 depthwise conv -> norm -> ReLU6 -> 1x1 conv (linear) -> norm -> + shortcut."""
+    """1x1 conv (expand) -> norm -> ReLU6 -> 3x3 depthwise conv -> norm -> ReLU6 ->
+    1x1 conv (linear) -> norm -> + shortcut.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, expand_ratio: int = 6) -> None:
         super().__init__()

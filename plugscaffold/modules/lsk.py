@@ -5,7 +5,9 @@ from .common import require
 
 
 class LargeSelectiveKernel(nn.Module):
-    """5x5 dw conv -> 7x7 dw conv (dilation 3); each -> 1x1 conv to C/2 -> channel mean+max -> 7x7 conv -> sigmoid selection -> 1x1 conv -> x * attn."""
+    """5x5 dw conv -> 7x7 dw conv (dilation 3); each -> 1x1 conv to C/2 -> channel
+    mean+max -> 7x7 conv -> sigmoid selection -> 1x1 conv -> x * attn.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()

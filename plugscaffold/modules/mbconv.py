@@ -6,7 +6,9 @@ from .common import require, require_positive
 
 
 def make_divisible_channels(value: float, divisor: int) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor`` (at least ``divisor``), never more than 10% down."""
+    """Round ``value`` to the nearest multiple of ``divisor`` (at least ``divisor``),
+    never more than 10% down.
+    """
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * value:
         rounded += divisor
@@ -28,7 +30,9 @@ class MBConvSqueezeExcitation(nn.Module):
 
 
 class EfficientNetMBConv(nn.Module):
-    """1x1 conv (expand) -> norm -> SiLU -> kxk depthwise conv -> norm -> SiLU -> SE -> 1x1 conv -> norm -> + shortcut."""
+    """1x1 conv (expand) -> norm -> SiLU -> kxk depthwise conv -> norm -> SiLU -> SE
+    -> 1x1 conv -> norm -> + shortcut.
+    """
 
     def __init__(
         self,

@@ -6,7 +6,9 @@ from .common import require, require_positive
 
 
 class MultiHeadSpatialSelfAttention(nn.Module):
-    """1x1 qkv projection -> split heads -> softmax(QK^T / sqrt(d)) V over the H*W positions -> merge heads -> 1x1 projection."""
+    """1x1 qkv projection -> split heads -> softmax(QK^T / sqrt(d)) V over the H*W
+    positions -> merge heads -> 1x1 projection.
+    """
 
     def __init__(self, channels: int, heads: int = 4, bias: bool = True) -> None:
         super().__init__()

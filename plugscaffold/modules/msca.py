@@ -5,7 +5,9 @@ from .common import require_positive
 
 
 class MultiScaleConvAttention(nn.Module):
-    """5x5 depthwise conv -> + (1x7 -> 7x1), (1x11 -> 11x1), (1x21 -> 21x1) depthwise strip convs -> 1x1 conv -> x * attention."""
+    """5x5 depthwise conv -> + (1x7 -> 7x1), (1x11 -> 11x1), (1x21 -> 21x1) depthwise
+    strip convs -> 1x1 conv -> x * attention.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()

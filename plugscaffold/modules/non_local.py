@@ -6,11 +6,12 @@ from .common import require, require_positive
 
 
 class NonLocalBlock2d(nn.Module):
-    """theta = 1x1 conv; phi, g = 1x1 convs of the 2x2 max-pooled input -> softmax(theta phi^T / sqrt(d)) g -> 1x1 conv -> BN (zero init) -> + x.
+    """theta = 1x1 conv; phi, g = 1x1 convs of the 2x2 max-pooled input ->
+    softmax(theta phi^T / sqrt(d)) g -> 1x1 conv -> BN (zero init) -> + x.
 
-    form="official": as facebookresearch/video-nonlocal-net (pool, then phi and g; scaled by
-    d ** -0.5, d = inter_channels). form="alexhex7": as AlexHex7/Non-local_pytorch (phi and g,
-    then pool; no scale).
+    form="official": as facebookresearch/video-nonlocal-net (pool, then phi and g;
+    scaled by d ** -0.5, d = inter_channels). form="alexhex7": as
+    AlexHex7/Non-local_pytorch (phi and g, then pool; no scale).
     """
 
     def __init__(

@@ -5,7 +5,9 @@ from .common import require, require_positive
 
 
 class PartialConv(nn.Module):
-    """[1x1 conv C_in -> C_out if they differ] -> 3x3 conv on the first C_out // n_div channels -> concat the untouched rest."""
+    """[1x1 conv C_in -> C_out if they differ] -> 3x3 conv on the first C_out //
+    n_div channels -> concat the untouched rest.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, n_div: int = 4) -> None:
         super().__init__()

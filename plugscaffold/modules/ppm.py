@@ -6,7 +6,9 @@ from .common import require, require_positive
 
 
 class PyramidPoolingModule(nn.Module):
-    """[x | 4 x (adaptive avg pool to 1/2/3/6 bins -> 1x1 conv (C/4) -> BN -> ReLU -> bilinear up)] -> concat -> 3x3 conv (C) -> BN -> ReLU."""
+    """[x | 4 x (adaptive avg pool to 1/2/3/6 bins -> 1x1 conv (C/4) -> BN -> ReLU ->
+    bilinear up)] -> concat -> 3x3 conv (C) -> BN -> ReLU.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()

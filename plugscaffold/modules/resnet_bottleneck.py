@@ -6,7 +6,9 @@ from .common import require, require_positive
 
 
 class ResNetBottleneck(nn.Module):
-    """1x1 conv (C_out/4) -> norm -> act -> 3x3 conv -> norm -> act -> 1x1 conv (C_out) -> norm -> + shortcut -> act."""
+    """1x1 conv (C_out/4) -> norm -> act -> 3x3 conv -> norm -> act -> 1x1 conv
+    (C_out) -> norm -> + shortcut -> act.
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()

@@ -5,7 +5,10 @@ from .common import require, require_positive
 
 
 class ShuffleAttention(nn.Module):
-    """Split C into G groups, halve each: channel gate (avg pool -> affine -> sigmoid) | spatial gate (GroupNorm -> affine -> sigmoid) -> concat -> channel shuffle (2)."""
+    """Split C into G groups, halve each: channel gate (avg pool -> affine ->
+    sigmoid) | spatial gate (GroupNorm -> affine -> sigmoid) -> concat -> channel
+    shuffle (2).
+    """
 
     def __init__(self, channels: int, groups: int = 64) -> None:
         super().__init__()

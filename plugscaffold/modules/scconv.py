@@ -5,7 +5,9 @@ from .common import require, require_positive
 
 
 class SpatialReconstructionUnit(nn.Module):
-    """GroupNorm -> sigmoid(GN(x) * gamma / sum(gamma)) = w -> gate at threshold -> cross-add the informative and weak halves."""
+    """GroupNorm -> sigmoid(GN(x) * gamma / sum(gamma)) = w -> gate at threshold ->
+    cross-add the informative and weak halves.
+    """
 
     def __init__(self, channels: int, group_num: int = 4, gate_threshold: float = 0.5) -> None:
         super().__init__()
@@ -24,7 +26,9 @@ class SpatialReconstructionUnit(nn.Module):
 
 
 class ChannelReconstructionUnit(nn.Module):
-    """Split alpha C / (1 - alpha) C -> 1x1 squeeze -> (group kxk conv + 1x1) | (1x1, reuse) -> softmax-pooled fuse."""
+    """Split alpha C / (1 - alpha) C -> 1x1 squeeze -> (group kxk conv + 1x1) | (1x1,
+    reuse) -> softmax-pooled fuse.
+    """
 
     def __init__(
         self,
@@ -62,7 +66,9 @@ class ChannelReconstructionUnit(nn.Module):
 
 
 class SpatialChannelReconstructionConv(nn.Module):
-    """[1x1 conv C_in -> C_out if they differ] -> SRU (spatial reconstruction) -> CRU (channel reconstruction)."""
+    """[1x1 conv C_in -> C_out if they differ] -> SRU (spatial reconstruction) -> CRU
+    (channel reconstruction).
+    """
 
     def __init__(
         self,

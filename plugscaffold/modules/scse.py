@@ -5,7 +5,9 @@ from .common import require, require_positive
 
 
 class SpatialChannelSqueezeExcite(nn.Module):
-    """cSE (avg pool -> 1x1 conv -> ReLU -> 1x1 conv -> sigmoid), sSE (1x1 conv -> sigmoid) -> x * c + x * s (or max)."""
+    """cSE (avg pool -> 1x1 conv -> ReLU -> 1x1 conv -> sigmoid), sSE (1x1 conv ->
+    sigmoid) -> x * c + x * s (or max).
+    """
 
     def __init__(self, channels: int, reduction: int = 16, combine: str = "add") -> None:
         super().__init__()

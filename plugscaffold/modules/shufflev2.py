@@ -6,7 +6,9 @@ from .common import require, require_positive
 
 
 class ShuffleNetV2Unit(nn.Module):
-    """Split (or project) -> 1x1 conv -> norm -> act -> 3x3 dw conv -> norm -> 1x1 conv -> norm -> act -> concat -> channel shuffle (2 groups)."""
+    """Split (or project) -> 1x1 conv -> norm -> act -> 3x3 dw conv -> norm -> 1x1
+    conv -> norm -> act -> concat -> channel shuffle (2 groups).
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()

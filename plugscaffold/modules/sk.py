@@ -26,7 +26,9 @@ class SelectiveKernelBranch(nn.Module):
 
 
 class SelectiveKernelSelect(nn.Module):
-    """Pooled sum of branches -> 1x1 conv (C -> d) -> BN -> ReLU -> 1x1 conv (d -> M*C) -> softmax over the M branches."""
+    """Pooled sum of branches -> 1x1 conv (C -> d) -> BN -> ReLU -> 1x1 conv (d ->
+    M*C) -> softmax over the M branches.
+    """
 
     def __init__(self, channels: int, branches: int, attn_channels: int) -> None:
         super().__init__()
@@ -44,7 +46,10 @@ class SelectiveKernelSelect(nn.Module):
 
 
 class SelectiveKernelConv(nn.Module):
-    """M branches (3x3 grouped conv, dilation 1..M -> BN -> ReLU) -> sum -> global avg pool -> FC -> BN -> ReLU -> FC per branch -> softmax over branches -> weighted sum."""
+    """M branches (3x3 grouped conv, dilation 1..M -> BN -> ReLU) -> sum -> global
+    avg pool -> FC -> BN -> ReLU -> FC per branch -> softmax over branches ->
+    weighted sum.
+    """
 
     def __init__(
         self,

@@ -6,7 +6,9 @@ from .common import require_positive
 
 
 class SpatialTransformer(nn.Module):
-    """Localisation net (conv -> pool -> ReLU x 2 -> adaptive pool 3x3 -> MLP) -> 2x3 affine theta -> affine grid -> bilinear sampling."""
+    """Localisation net (conv -> pool -> ReLU x 2 -> adaptive pool 3x3 -> MLP) -> 2x3
+    affine theta -> affine grid -> bilinear sampling.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()

@@ -10,7 +10,9 @@ from .common import require, require_positive
 def sincos_position_embedding_2d(
     height: int, width: int, dim: int, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Fixed 2D sine-cosine embedding (H*W, dim): sin/cos of the row in the first half, of the column in the second."""
+    """Fixed 2D sine-cosine embedding (H*W, dim): sin/cos of the row in the first
+    half, of the column in the second.
+    """
     quarter = dim // 4
     omega = torch.exp(
         torch.arange(quarter, device=device, dtype=torch.float32) * (-math.log(10000.0) / quarter)
@@ -44,7 +46,9 @@ class TokenMultiheadSelfAttention(nn.Module):
 
 
 class TransformerEncoderLayer2d(nn.Module):
-    """H*W tokens [+ 2D sin-cos position] -> (LayerNorm -> multi-head self-attention -> +) -> (LayerNorm -> Linear (4C) -> GELU -> Linear -> +)."""
+    """H*W tokens [+ 2D sin-cos position] -> (LayerNorm -> multi-head self-attention
+    -> +) -> (LayerNorm -> Linear (4C) -> GELU -> Linear -> +).
+    """
 
     def __init__(self, channels: int, heads: int = 8, mlp_ratio: int = 4, pos: str = "none") -> None:
         super().__init__()
