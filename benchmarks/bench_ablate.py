@@ -99,9 +99,9 @@ def main() -> None:
             f"cold cache: ablate {cold_ours:.1f} s, reference {cold_ref:.1f} s, {cold_ours / cold_ref:.2f}x"
         )
         print(
-            f"warm cache ({len(warm)} rounds): ablate {statistics.median(a for a, _ in warm):.1f} s, reference "
-            f"{statistics.median(b for _, b in warm):.1f} s, median ratio {ratio:.2f}x (target <= {TARGET}x): "
-            f"{'PASS' if ratio <= TARGET else 'FAIL'}"
+            f"warm cache ({len(warm)} rounds): ablate {statistics.median(a for a, _ in warm):.1f} s, "
+            f"reference {statistics.median(b for _, b in warm):.1f} s, median ratio {ratio:.2f}x "
+            f"(target <= {TARGET}x): {'PASS' if ratio <= TARGET else 'FAIL'}"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

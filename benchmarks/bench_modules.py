@@ -219,9 +219,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
-        f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+        f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}"
     )
-    header = f"{'module':<9} {'input':<18} {'reference formulation':<34} {'ours ms':>8} {'ref ms':>8} {'ratio':>6} {'target':>7}  max|diff|"
+    header = (
+        f"{'module':<9} {'input':<18} {'reference formulation':<34} {'ours ms':>8} {'ref ms':>8} "
+        f"{'ratio':>6} {'target':>7}  max|diff|"
+    )
     print(header)
     missed = []
     for name, what, ours, reference, shape, target in cases():
@@ -233,7 +237,8 @@ def main() -> None:
         if ratio > target:
             missed.append(name)
         print(
-            f"{name:<9} {str(tuple(shape)):<18} {what:<34} {t_ours:8.2f} {t_ref:8.2f} {ratio:5.2f}x {target:6.1f}x  {diff:.1e}"
+            f"{name:<9} {str(tuple(shape)):<18} {what:<34} {t_ours:8.2f} {t_ref:8.2f} "
+            f"{ratio:5.2f}x {target:6.1f}x  {diff:.1e}"
         )
     print("all within target" if not missed else f"over target: {', '.join(missed)}")
 

@@ -73,7 +73,8 @@ def main() -> None:
         print(f"model      {gen.plan.summary}, {gen.smoke.parameters:,} parameters")
         print(f"command    {' '.join(['python', *command[1:]])}  (in the generated project)")
         print(
-            f"machine    {os.cpu_count()} cores, threads {args.threads or 'default'}, load {os.getloadavg()[0]:.1f}"
+            f"machine    {os.cpu_count()} cores, threads {args.threads or 'default'}, "
+            f"load {os.getloadavg()[0]:.1f}"
         )
         start = time.perf_counter()
         proc = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)

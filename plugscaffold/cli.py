@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("PLUGSCAFFOLD_DEBUG"):
             raise
         print(
-            f"plugscaffold: internal error: {type(exc).__name__}: {one_line(str(exc), 300)} (set PLUGSCAFFOLD_DEBUG=1 for a traceback and please report it)",
+            f"plugscaffold: internal error: {type(exc).__name__}: {one_line(str(exc), 300)} "
+            "(set PLUGSCAFFOLD_DEBUG=1 for a traceback and please report it)",
             file=sys.stderr,
         )
         return 3
@@ -271,11 +272,13 @@ def cmd_update(args: argparse.Namespace, catalog: Catalog) -> int:
         print(f"Added        {', '.join(result.added)}")
     if result.changed or not result.added:
         print(
-            f"Updated      {', '.join(result.changed) or 'nothing changed'} (your edits kept by a three-way merge)"
+            f"Updated      {', '.join(result.changed) or 'nothing changed'} "
+            "(your edits kept by a three-way merge)"
         )
     for key in result.kept_modules:
         print(
-            f"Note         the catalog's {key} changed since generation; your file keeps its copy (--upgrade-modules to replace it)"
+            f"Note         the catalog's {key} changed since generation; your file keeps its copy "
+            "(--upgrade-modules to replace it)"
         )
     for key in result.upgraded_modules:
         print(f"Upgraded     {key} to the catalog's current implementation")
@@ -320,7 +323,8 @@ def cmd_grade(args: argparse.Namespace, catalog: Catalog) -> int:
     print(format_grades(report.rows, args.csv, report.seed))
     for a, b, ratio in report.similar:
         print(
-            f"Similar      {a} and {b}: {ratio:.0%} of the normalised code matches (a flag to look at, not a score)"
+            f"Similar      {a} and {b}: {ratio:.0%} of the normalised code matches "
+            "(a flag to look at, not a score)"
         )
     return 0
 

@@ -71,8 +71,9 @@ def check_target(parent: Path, name: str, force: bool) -> Path:
     target = parent.resolve() / name
     if target.is_symlink():
         raise TargetError(
-            f"{target} is a symbolic link (to {os.readlink(target)}); plugscaffold never writes through a link "
-            "out of --dir; remove the link or choose another project name"
+            f"{target} is a symbolic link (to {os.readlink(target)}); "
+            "plugscaffold never writes through a link out of --dir; "
+            "remove the link or choose another project name"
         )
     if target.exists() and not target.is_dir():
         raise TargetError(f"{target} exists and is not a directory; choose another project name")

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
-from collections.abc import Mapping
 from typing import Any
 
 from . import inline

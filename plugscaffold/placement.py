@@ -127,7 +127,8 @@ class _Parser:
             match = _TOKEN.match(body, index)
             if not match or match.end() == index:
                 raise SpecError(
-                    f"--attn {text}: unexpected '{body[index:].strip()[:1]}' at character {index + 1}; {USAGE}"
+                    f"--attn {text}: unexpected '{body[index:].strip()[:1]}' at character {index + 1}; "
+                    f"{USAGE}"
                 )
             kind = "name" if match.group("name") else "op"
             self.tokens.append((kind, match.group(kind)))

@@ -229,7 +229,10 @@ def _fusion(text: str, catalog: Catalog, channels: int, where: str) -> Composed:
     placed = place(entry, params, where=where, in_channels=channels, skip_channels=channels)
     if placed.out_channels == channels:
         return Composed(placed.code, (entry,), (), (), placed.needs)
-    note = f"1x1 projection: {entry.name} merges to {placed.out_channels} channels, the position keeps {channels}"
+    note = (
+        f"1x1 projection: {entry.name} merges to {placed.out_channels} channels, "
+        f"the position keeps {channels}"
+    )
     code = f"FuseProject({placed.code}, {placed.out_channels}, {channels})"
     return Composed(code, (entry,), ("FuseProject",), (note,), placed.needs)
 
@@ -374,6 +377,7 @@ def check_size(plan: Plan, check: Check) -> None:
             size = max(need.size * 2**level, plan.divisor)
             raise PlanError(
                 f"{layer.stage}: '{need.module}' needs feature maps of at least {need.size}x{need.size} "
-                f"({need.reason}), but at --size {check.height}x{check.width} {layer.attr} sees {seen[0]}x{seen[1]}; "
+                f"({need.reason}), but at --size {check.height}x{check.width} "
+                f"{layer.attr} sees {seen[0]}x{seen[1]}; "
                 f"use --size {size} or larger, or place it at a shallower stage",
             )

@@ -43,7 +43,8 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
         h, w = working_size(plan, check)
         chosen = " (the smallest that exercises every stage; --size checks yours)" if check.auto else ""
         lines.append(
-            f"Shapes (B, C, H, W) in the smoke check: batch {check.batch}, {check.height}x{check.width} input{chosen}"
+            f"Shapes (B, C, H, W) in the smoke check: batch {check.batch}, "
+            f"{check.height}x{check.width} input{chosen}"
         )
         rows = [["stage", "layer", "module", "shape"]]
         rows.append(["input", "", "", str((check.batch, plan.input.channels, check.height, check.width))])
@@ -69,8 +70,9 @@ def format_report(gen: Generated, catalog: Catalog) -> str:
             f"(FlopCounterMode's formulas: convolutions and matmuls, 2 FLOPs per multiply-add)"
         )
         lines.append(
-            f"Check        output {smoke.output_shape}: forward and backward passed, output and gradients finite, "
-            f"every layer's shape as planned ({smoke.seconds:.1f} s, torch {smoke.torch_version}, {smoke.threads} threads)"
+            f"Check        output {smoke.output_shape}: forward and backward passed, "
+            "output and gradients finite, every layer's shape as planned "
+            f"({smoke.seconds:.1f} s, torch {smoke.torch_version}, {smoke.threads} threads)"
         )
         if smoke.baseline:
             lines.append("Baseline     " + _comparison(plan, smoke))

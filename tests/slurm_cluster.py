@@ -75,7 +75,8 @@ class Cluster:
         key.chmod(0o400)
         sock = r / "munge" / "munge.sock"
         self._start("munged", [_exe("munged"), "-F", "--force", f"--key-file={key}", f"--socket={sock}",
-                               f"--pid-file={r / 'munge' / 'munged.pid'}", f"--seed-file={r / 'munge' / 'seed'}",
+                               f"--pid-file={r / 'munge' / 'munged.pid'}",
+                               f"--seed-file={r / 'munge' / 'seed'}",
                                f"--log-file={r / 'munged.file.log'}"])  # fmt: skip
         self._wait("munge's socket", sock.exists)
         subprocess.run([_exe("mariadb-install-db"), f"--datadir={r / 'db'}", "--user=root",
@@ -85,7 +86,8 @@ class Cluster:
         db_sock = r / "mysql.sock"
         self._start("mariadbd", [_exe("mariadbd"), "--no-defaults", f"--datadir={r / 'db'}", "--user=root",
                                  f"--socket={db_sock}", f"--port={db_port}", "--bind-address=127.0.0.1",
-                                 f"--pid-file={r / 'mariadb.pid'}", "--innodb-buffer-pool-size=16M"])  # fmt: skip
+                                 f"--pid-file={r / 'mariadb.pid'}",
+                                 "--innodb-buffer-pool-size=16M"])  # fmt: skip
         self._wait("MariaDB's socket", db_sock.exists)
         sql = ("CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurmpw'; "
                "GRANT ALL ON *.* TO 'slurm'@'127.0.0.1'; FLUSH PRIVILEGES;")  # fmt: skip
@@ -99,7 +101,8 @@ class Cluster:
         dbd = r / "slurmdbd.conf"
         dbd.write_text(
             auth + f"DbdHost=localhost\nDbdPort={dbd_port}\nSlurmUser=root\nPidFile={r / 'slurmdbd.pid'}\n"
-            f"LogFile={r / 'slurmdbd.file.log'}\nStorageType=accounting_storage/mysql\nStorageHost=127.0.0.1\n"
+            f"LogFile={r / 'slurmdbd.file.log'}\n"
+            "StorageType=accounting_storage/mysql\nStorageHost=127.0.0.1\n"
             f"StoragePort={db_port}\nStorageUser=slurm\nStoragePass=slurmpw\nStorageLoc=slurm_acct\n"
         )
         dbd.chmod(0o600)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import load_source
+
 from plugscaffold.ablate.command import split_levels
 from plugscaffold.ablate.study import StudyError, parse_study, read_study
 
@@ -211,7 +211,8 @@ def test_seed001_table_as_explicit_rows_equals_new(run_cli, tmp_path):
 @pytest.mark.slow
 def test_an_impossible_variant_is_skipped_with_its_reason(run_cli, tmp_path):
     study = write_study(
-        tmp_path / "s.yaml", baseline=SMALL, factors={"up": ["convtranspose", "dysample:groups=3"], "down": ["maxpool", "hwd"]},
+        tmp_path / "s.yaml", baseline=SMALL,
+        factors={"up": ["convtranspose", "dysample:groups=3"], "down": ["maxpool", "hwd"]},
         check=CHECK, measure={"repeats": 1, "warmup": 0},
     )  # fmt: skip
     result = run_cli("ablate", str(study), "--out", "s", cwd=tmp_path)
@@ -235,7 +236,8 @@ def _mtimes(out: Path) -> dict[str, int]:
 @pytest.mark.slow
 def test_a_killed_study_resumes_without_redoing_finished_variants(run_cli, tmp_path):
     study = write_study(
-        tmp_path / "s.yaml", baseline=SMALL, factors={"down": ["maxpool", "hwd"], "up": ["convtranspose", "dysample"]},
+        tmp_path / "s.yaml", baseline=SMALL,
+        factors={"down": ["maxpool", "hwd"], "up": ["convtranspose", "dysample"]},
         check=CHECK, measure={"repeats": 20, "warmup": 1},
     )  # fmt: skip
     out = tmp_path / "s"

@@ -42,7 +42,10 @@ TARGETS = {
     "NeedsHeads": "needs_heads.py",
     "WideOnly": "wide_only.py",
 }
-BROKEN = '"""A file that does not parse."""\n\nimport torch.nn as nn\n\n\nclass Broken(nn.Module):\n    def forward(self, x)\n        return x\n'
+BROKEN = (
+    '"""A file that does not parse."""\n\nimport torch.nn as nn\n\n\n'
+    "class Broken(nn.Module):\n    def forward(self, x)\n        return x\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -443,7 +446,8 @@ def _user_catalog(config: Path, entry: dict, source: str = "gate_attention.py") 
 
 ENTRY = {
     "name": "mine", "slot": "attn", "title": "my gate", "reference_code": CODE, "license": "MIT",
-    "source": {"file": "mine.py", "classes": ["GateAttention"]}, "build": "GateAttention(channels={in_channels})",
+    "source": {"file": "mine.py", "classes": ["GateAttention"]},
+    "build": "GateAttention(channels={in_channels})",
     "contract": {"inputs": 1, "channels": "in_channels", "scale": 1, "layout": "NCHW"},
 }  # fmt: skip
 
@@ -485,8 +489,8 @@ def test_check_over_the_whole_catalog_and_a_wrong_declaration(home, run_cli):
     lines = checked.out.splitlines()
     assert len([line for line in lines if line.endswith(": ok")]) == len(load_catalog().entries)
     assert (
-        "block/mine: declared contract and behaviour disagree: channels at in=48, out=32: declared out_channels = 32, observed 48"
-        in lines
+        "block/mine: declared contract and behaviour disagree: channels at in=48, out=32: "
+        "declared out_channels = 32, observed 48" in lines
     )
     assert "1 of " in checked.err and "disagree with their contract" in checked.err
     one = run_cli("add", "--check", "se", cwd=work)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from conftest import REPO, load_source
+
 from plugscaffold import inline
 from plugscaffold.catalog import load_catalog, parse_catalog
 from plugscaffold.errors import CatalogError

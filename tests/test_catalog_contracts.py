@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import REPO, load_source
+
 from plugscaffold import expr, inline
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError
@@ -177,7 +177,8 @@ def test_matches_the_official_implementation_on_its_captured_fixture(key, file):
     assert (out - fixture["output"]).abs().max().item() <= 1e-5
 
 
-@pytest.mark.slow  # 70-odd UNets; the quick run checks entries inside UNets in test_generate and test_property
+# 70-odd UNets; the quick run checks entries inside UNets in test_generate and test_property
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ENTRIES)
 def test_generates_inside_a_unet_and_passes_the_smoke_check(key, tmp_path):
     entry = CATALOG.entries[key]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
-from plugscaffold.catalog import license_kind, license_notice, load_catalog, parse_catalog
+
+from plugscaffold.catalog import license_kind, license_notice, parse_catalog
 from plugscaffold.errors import CatalogError
 from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
@@ -41,7 +41,8 @@ REJECTED = [
     ),
     (
         lambda d: entry(d, "avgpool").update(code=entry(d, "avgpool").pop("reference_code")),
-        "entry 'avgpool': 'code' is the paper authors' code, but the entry has no paper; use 'reference_code'",
+        "entry 'avgpool': 'code' is the paper authors' code, but the entry has no paper; "
+        "use 'reference_code'",
     ),
     (
         lambda d: entry(d, "gam").update(reference_kode="https://example.org"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import tree
 
 USER_ERRORS = [
@@ -16,16 +15,20 @@ USER_ERRORS = [
     (["new", "m", "--up", "dysample:style"], ["is not KEY=VALUE"]),
     (["new", "m", "--attn", "none:reduction=4"], ["takes no hyper-parameters"]),
     (["new", "m", "--skip", "eff", "--width", "48"],
-     ["skip slot at decoder 1", "'eff'", "% groups == 0", "groups=32, in_channels=48", "fix: use --width 64"]),
+     ["skip slot at decoder 1", "'eff'", "% groups == 0", "groups=32, in_channels=48",
+      "fix: use --width 64"]),
     (["new", "m", "--up", "dysample:groups=5", "--width", "16"],
      ["up slot at decoder", "'dysample'", "groups=5", "fix:"]),
-    (["new", "m", "--attn", "se", "--width", "8"], ["attn at enc of encoder 1", "in_channels // reduction >= 1", "in_channels=8", "fix: use --width 16"]),
+    (["new", "m", "--attn", "se", "--width", "8"],
+     ["attn at enc of encoder 1", "in_channels // reduction >= 1", "in_channels=8", "fix: use --width 16"]),
     (["new", "m", "--depth", "2", "--attn", "se/cbam~cgafusion@bottleneck", "--size", "12x20"],
-     ["bottleneck: 'cgafusion' needs feature maps of at least 4x4", "bottleneck_attn sees 3x5", "use --size 16"]),
+     ["bottleneck: 'cgafusion' needs feature maps of at least 4x4", "bottleneck_attn sees 3x5",
+      "use --size 16"]),
     (["new", "m", "--down", "blurpool", "--size", "16"],
      ["'blurpool' needs feature maps of at least 4x4", "down4 sees 2x2", "use --size 32"]),
     (["new", "m", "--block", "bottleneck", "--conv", "pconv", "--width", "8"],
-     ["conv slot at encoder 1 (a 2 -> 2 conv inside 'bottleneck')", "out_channels // n_div >= 1", "fix: use --width 16"]),
+     ["conv slot at encoder 1 (a 2 -> 2 conv inside 'bottleneck')", "out_channels // n_div >= 1",
+      "fix: use --width 16"]),
     (["new", "../escape"], ["project name '../escape' is not a safe identifier"]),
     (["new", "a/b"], ["not a safe identifier"]),
     (["new", "1model"], ["not a safe identifier"]),

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
-
 from conftest import load_source
-from plugscaffold import inline
-from plugscaffold.placement import Leaf, ParallelTerm, ResidualTerm, SerialTerm, parse_placement, render
+
+from plugscaffold import blueprints, inline
 from plugscaffold.errors import SpecError
 from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
-from plugscaffold import blueprints
+from plugscaffold.placement import Leaf, ParallelTerm, ResidualTerm, SerialTerm, parse_placement, render
 
 
 def parse(text, catalog):
@@ -141,8 +140,8 @@ def test_residual_really_adds_the_input_or_merges_it(classes):
 
 
 def test_every_position_adds_named_layers_in_forward_order(catalog):
-    gen = generate("m", {"width": 16, "depth": 2, "attn": ["se@enc,dec", "cbam@down", "se+cbam^@bottleneck", "se/cbam@skip"]},
-                   smoke=False, output=Output.RENDER)  # fmt: skip
+    attn = ["se@enc,dec", "cbam@down", "se+cbam^@bottleneck", "se/cbam@skip"]
+    gen = generate("m", {"width": 16, "depth": 2, "attn": attn}, smoke=False, output=Output.RENDER)
     attrs = [layer.attr for layer in gen.plan.layers]
     assert attrs == [
         "enc1", "enc1_attn", "down1", "down1_attn", "enc2", "enc2_attn", "down2", "down2_attn",
@@ -163,8 +162,8 @@ def test_a_fusion_that_changes_channels_gets_a_named_projection_with_its_reason(
         ("dec1_attn", "1x1 projection: eff merges to 64 channels, the position keeps 32"),
     ]
     assert (
-        "# 1x1 projection: eff merges to 128 channels, the position keeps 64\n        self.dec2_attn = Parallel("
-        in gen.source
+        "# 1x1 projection: eff merges to 128 channels, the position keeps 64\n"
+        "        self.dec2_attn = Parallel(" in gen.source
     )
 
 

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 COPIER = [sys.executable, "-m", "copier"]
@@ -51,9 +50,9 @@ def test_copier_copy_is_byte_identical_to_plugscaffold_new(template, tmp_path):
             "attn=se+cbam^@dec; cbam@down", "size=32"]  # fmt: skip
     run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", *[f"--data={d}" for d in data],
          str(template), str(tmp_path / "copied")], tmp_path)  # fmt: skip
-    new = run([sys.executable, "-m", "plugscaffold", "new", "twin", "--width", "16", "--depth", "2", "--down", "hwd",
-               "--up", "dysample:style=pl", "--skip", "add", "--attn", "se+cbam^@dec", "--attn", "cbam@down",
-               "--size", "32"], tmp_path)  # fmt: skip
+    new = run([sys.executable, "-m", "plugscaffold", "new", "twin", "--width", "16", "--depth", "2",
+               "--down", "hwd", "--up", "dysample:style=pl", "--skip", "add", "--attn", "se+cbam^@dec",
+               "--attn", "cbam@down", "--size", "32"], tmp_path)  # fmt: skip
     assert "forward and backward passed" in new.stdout
     for name in ("model.py", ".plugscaffold.yml"):
         assert (tmp_path / "copied" / name).read_bytes() == (tmp_path / "twin" / name).read_bytes(), name
@@ -78,8 +77,9 @@ def test_copier_project_question_gives_the_files_of_new_project(template, tmp_pa
 
 
 def test_copier_validators_give_the_cli_one_line_errors_and_write_nothing(template, tmp_path):
-    proc = run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=bad", "--data=skip=eff",
-                "--data=width=48", "--data=smoke=false", str(template), str(tmp_path / "bad")], tmp_path, check=False)  # fmt: skip
+    proc = run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=bad",
+                "--data=skip=eff", "--data=width=48", "--data=smoke=false", str(template),
+                str(tmp_path / "bad")], tmp_path, check=False)  # fmt: skip
     assert proc.returncode != 0
     assert (
         "'eff' needs " in proc.stderr
@@ -178,8 +178,8 @@ def test_copier_copy_of_a_classifier_equals_plugscaffold_new(template, tmp_path)
     data = ["name=clf", "arch=resnet", "depth=18", "width=8", "classes=10", "attn=eca@branch", "size=32"]
     run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", *[f"--data={d}" for d in data],
          str(template), str(tmp_path / "copied")], tmp_path)  # fmt: skip
-    run([sys.executable, "-m", "plugscaffold", "new", "clf", "--arch", "resnet", "--depth", "18", "--width", "8",
-         "--classes", "10", "--attn", "eca@branch", "--size", "32"], tmp_path)  # fmt: skip
+    run([sys.executable, "-m", "plugscaffold", "new", "clf", "--arch", "resnet", "--depth", "18",
+         "--width", "8", "--classes", "10", "--attn", "eca@branch", "--size", "32"], tmp_path)  # fmt: skip
     for name in ("model.py", ".plugscaffold.yml"):
         assert (tmp_path / "copied" / name).read_bytes() == (tmp_path / "clf" / name).read_bytes(), name
     assert "class BasicBlock" in (tmp_path / "copied" / "model.py").read_text()

@@ -13,9 +13,11 @@ import black
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
-
 from conftest import load_source
+from hypothesis import HealthCheck, given, settings
+from test_module_hwd import _haar_subbands_by_definition, _randomize_bn
+from test_property import options
+
 from plugscaffold import inline, layout
 from plugscaffold.blueprints import make_plan
 from plugscaffold.catalog import load_catalog
@@ -25,8 +27,6 @@ from plugscaffold.modules.dysample import DySample
 from plugscaffold.modules.hwd import HaarWaveletDownsample
 from plugscaffold.render import render_model
 from plugscaffold.spec import make_spec
-from test_module_hwd import _haar_subbands_by_definition, _randomize_bn
-from test_property import options
 
 CATALOG = load_catalog()
 GOLDEN = Path(__file__).parent / "golden"
@@ -84,7 +84,8 @@ def test_definitions_come_in_reading_order_each_before_its_first_use_the_model_l
     # model uses them, each plug-in's parts first; the wrappers right after what they wrap
     order = ["conv3x3", "norm_layer", "act_layer", "DoubleConv", "require", "SqueezeExcite",
              "CBAMChannelGate", "CBAMSpatialGate", "CBAM", "Serial", "Residual", "enc_attn",
-             "HaarAnalysisFilterBank", "HaarWaveletDownsample", "DySample", "EfficientFeatureFusion"]  # fmt: skip
+             "HaarAnalysisFilterBank", "HaarWaveletDownsample", "DySample",
+             "EfficientFeatureFusion"]  # fmt: skip
     assert [n for n in names if n in order] == order
     assert names.count("require") == 1  # the shared check helper, emitted once
 

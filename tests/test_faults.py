@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import tree
+
 from plugscaffold import files
 
 SMALL = ["--width", "8", "--depth", "2", "--no-smoke"]
@@ -108,7 +108,8 @@ def test_stdout_to_dev_full_is_one_line(tmp_path):
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert err.splitlines() == [
-        "plugscaffold: error: cannot write the output: No space left on device; free some disk space and run it again"
+        "plugscaffold: error: cannot write the output: No space left on device; "
+        "free some disk space and run it again"
     ]
     assert tree(tmp_path) == []
 
@@ -308,12 +309,14 @@ BAD_VALUES = [
     (["new", "m", "--timeout", "nan"], ["--timeout must be", "got nan"]),
     (["new", "m", "--timeout", "inf"], ["--timeout must be", "got inf"]),
     (["new", "m", "--timeout", "1e400"], ["--timeout must be"]),
-    (["new", "m", *SMALL, "--attn", "(" * 1000 + "se" + ")" * 1000], ["--attn nests parentheses 1000 levels deep"]),
+    (["new", "m", *SMALL, "--attn", "(" * 1000 + "se" + ")" * 1000],
+     ["--attn nests parentheses 1000 levels deep"]),
     (["new", "m", *SMALL, "--attn", "(" * 17 + "se" + ")" * 17], ["17 levels deep", "at most 16"]),
     (["new", "m", *SMALL, "--attn", "se+" * 1000 + "se"], ["--attn is 3002 characters long"]),
     (["new", "m", *SMALL, "--attn", "simam:e_lambda=nan"], ["e_lambda=nan is not a finite number"]),
     (["new", "m", *SMALL, "--attn", "gc:ratio=inf"], ["ratio=inf is not a finite number"]),
-    (["new", "m", *SMALL, "--act", "leakyrelu:negative_slope=inf"], ["negative_slope=inf is not a finite number"]),
+    (["new", "m", *SMALL, "--act", "leakyrelu:negative_slope=inf"],
+     ["negative_slope=inf is not a finite number"]),
     (["new", "m", *SMALL, "--down", ""], ["--down is empty"]),
     (["new", "m", *SMALL, "--attn", ""], ["--attn is empty"]),
 ]  # fmt: skip

@@ -8,8 +8,8 @@ import re
 import black
 import pytest
 import torch
-
 from conftest import load_source
+
 from plugscaffold import inline
 from plugscaffold.errors import TargetError
 from plugscaffold.options import PROJECT_SIZE, Output

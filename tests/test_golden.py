@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import load_source
+
 from plugscaffold.blueprints import make_plan
 from plugscaffold.render import render_model
 from plugscaffold.spec import make_spec
@@ -25,8 +25,8 @@ SPECS = {
     "headline": ("my_unet", {"down": "hwd", "up": "dysample", "skip": "eff"}),
     "small_ablation": (
         "ablation",
-        {"in_channels": 1, "classes": 4, "depth": 3, "width": 32, "down": "conv", "up": "bilinear:kernel_size=3",
-         "skip": "add", "attn": "cbam:reduction=8", "conv": "dsconv"},
+        {"in_channels": 1, "classes": 4, "depth": 3, "width": 32, "down": "conv",
+         "up": "bilinear:kernel_size=3", "skip": "add", "attn": "cbam:reduction=8", "conv": "dsconv"},
     ),  # fmt: skip
     # issue 14's reading example: hooks, every plug-in kind, a composition at four stages
     "reading_order": ("m", {"down": "hwd", "up": "dysample", "skip": "eff", "attn": "se+cbam^@enc"}),

@@ -152,7 +152,8 @@ try:
     _here = "connected"
 except OSError as _exc:
     _here = str(_exc)
-_child = _sp.run([_sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), timeout=1)"],
+_probe = "import socket; socket.create_connection(('192.0.2.1', 80), timeout=1)"
+_child = _sp.run([_sys.executable, "-c", _probe],
                  capture_output=True, text=True).stderr.strip().splitlines()[-1:]
 with open({log!r}, "a") as _log:
     _log.write(f"worker: {{_here}}\\nchild: {{_child}}\\n")
@@ -372,8 +373,8 @@ def cheats(assignment, tmp_path_factory):
     lookup = replace_class(stub(out, "ann"), "SqueezeExcite", LOOKUP_SE).replace(
         "import torch\n", f"import torch\n\nTABLE = {str(table)!r}\n", 1
     )
-    broken = stub(out, "cat").replace("    def forward(self, x: torch.Tensor) -> torch.Tensor:\n",
-                                      "    def forward(self, x: torch.Tensor) -> torch.Tensor\n", 1)  # fmt: skip
+    signature = "    def forward(self, x: torch.Tensor) -> torch.Tensor"
+    broken = stub(out, "cat").replace(signature + ":\n", signature + "\n", 1)
     assert broken != stub(out, "cat")
     base = tmp_path_factory.mktemp("cheats")
     subs = submit(

@@ -1,4 +1,5 @@
-"""TransformerEncoderLayer2d: equal to torch's pre-norm TransformerEncoderLayer, with and without sin-cos positions."""
+"""TransformerEncoderLayer2d: equal to torch's pre-norm TransformerEncoderLayer, with and
+without sin-cos positions."""
 
 import math
 

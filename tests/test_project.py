@@ -172,7 +172,8 @@ def test_readme_has_commands_citations_costs_and_a_mermaid_diagram_of_every_laye
         smoke=False,
     )
     readme = project_files(gen.plan, load_catalog(), None, gen.check)["README.md"]
-    for text in ["python train.py", "python -m pytest -q", "torchrun --standalone --nproc_per_node 2 train.py",
+    for text in ["python train.py", "python -m pytest -q",
+                 "torchrun --standalone --nproc_per_node 2 train.py",
                  "--resume", "![architecture](architecture.svg)", "Pattern Recognition 2023",
                  "https://github.com/tiny-smart/dysample", "Not measured"]:  # fmt: skip
         assert text in readme, text
@@ -516,8 +517,8 @@ def test_predict_writes_the_checkpoints_masks_at_each_images_size(project, finis
     )
     save_png(images / "wide.jpg", "RGB", (40, 24), fill=(200, 100, 0))
     out = tmp_path / "masks"
-    proc = run([sys.executable, "predict.py", str(images), "--checkpoint", "runs_done/best.pt", "--out", str(out)],
-               project)  # fmt: skip
+    proc = run([sys.executable, "predict.py", str(images), "--checkpoint", "runs_done/best.pt",
+                "--out", str(out)], project)  # fmt: skip
     assert proc.stdout == f"wrote 2 masks to {out}\n"
     assert sorted(p.name for p in out.iterdir()) == ["square.png", "wide.png"]
     with Image.open(out / "wide.png") as wide:
@@ -532,8 +533,9 @@ def test_predict_writes_the_checkpoints_masks_at_each_images_size(project, finis
         written = torch.tensor(list(square.tobytes())).view(32, 32)
     assert set(written.unique().tolist()) <= {0, 255}
     assert torch.equal(written // 255, expected)
-    missing = subprocess.run([sys.executable, "predict.py", str(images), "--checkpoint", "none.pt"], cwd=project,
-                             env=ENV, check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    missing = subprocess.run([sys.executable, "predict.py", str(images), "--checkpoint", "none.pt"],
+                             cwd=project, env=ENV, check=False, capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
     assert missing.returncode == 1
     assert missing.stderr.startswith("predict.py: error: --checkpoint none.pt: no such file; train first")
 
@@ -542,13 +544,15 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line(project, tmp_path):
     pytest.importorskip("PIL")
     (tmp_path / "last.pt").write_text("not a checkpoint")
     save_png(tmp_path / "images" / "a.png", "RGB", (32, 32))
-    for script, args in [("predict.py", [str(tmp_path / "images"), "--checkpoint", str(tmp_path / "last.pt")]),
+    checkpoint = str(tmp_path / "last.pt")
+    for script, args in [("predict.py", [str(tmp_path / "images"), "--checkpoint", checkpoint]),
                          ("train.py", [*TRAIN, "--resume", "--out", str(tmp_path)])]:  # fmt: skip
         proc = subprocess.run([sys.executable, script, *args], cwd=project, env=ENV, check=False,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert proc.stderr == (
-            f"{script}: error: {tmp_path / 'last.pt'} is not a checkpoint written by train.py (UnpicklingError)\n"
+            f"{script}: error: {tmp_path / 'last.pt'} is not a checkpoint written by train.py "
+            "(UnpicklingError)\n"
         )
 
 

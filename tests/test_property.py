@@ -7,12 +7,12 @@ import conftest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from plugscaffold import blueprints
 from plugscaffold.catalog import load_catalog
 from plugscaffold.errors import PlanError, SpecError
 from plugscaffold.options import Output
 from plugscaffold.pipeline import generate
 from plugscaffold.smoke import Check, run_smoke_here
-from plugscaffold import blueprints
 
 CATALOG = load_catalog()
 NAMES = {slot: sorted(e.name for e in CATALOG.in_slot(slot)) for slot in CATALOG.slots}

@@ -17,7 +17,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 #: The counts seed 001 prints ("UNet total parameters: 13.40M (13395394)" and so on).

@@ -161,8 +161,8 @@ def test_the_early_worker_is_started_only_for_a_checked_new():
 def test_the_early_worker_checks_the_model(tmp_path):
     """``new`` run as the program adopts the worker its package started: the check runs in it."""
     from plugscaffold import _early
-    from plugscaffold.pipeline import generate
     from plugscaffold.options import Check
+    from plugscaffold.pipeline import generate
 
     _early.start_if_new(["new", "m"])
     proc = _early.take()

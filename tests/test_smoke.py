@@ -7,9 +7,9 @@ import json
 
 import pytest
 import torch
+from conftest import load_source
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import load_source
 from plugscaffold import cache
 from plugscaffold.catalog import load_catalog
 from plugscaffold.options import Output

@@ -48,7 +48,8 @@ def test_headline_report_lists_plugins_shapes_parameters_flops_and_files(headlin
         "Haar wavelet downsampling", "Pattern Recognition 2023", "https://github.com/apple1986/HWD",
         "ICCV 2023", "https://github.com/tiny-smart/dysample", "Computers in Biology and Medicine 2023",
         "bottleneck  bottleneck", "(2, 1024, 2, 3)", "decoder 1", "(2, 2, 32, 48)",
-        "Parameters ", "GFLOPs per forward pass", "FlopCounterMode", "my_unet/model.py", "my_unet/.plugscaffold.yml",
+        "Parameters ", "GFLOPs per forward pass", "FlopCounterMode", "my_unet/model.py",
+        "my_unet/.plugscaffold.yml",
     ]:  # fmt: skip
         assert text in report, text
     assert "align4: 1x1 projection: eff needs equal inputs: upsampled 1024 vs skip 512" in report

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import tree
 
 ARGS = ["--width", "16", "--depth", "2", "--size", "24"]

@@ -7,7 +7,6 @@ import sys
 import zipfile
 
 import pytest
-
 from conftest import REPO
 
 
@@ -15,7 +14,8 @@ from conftest import REPO
 def test_wheel_contains_the_data_and_generates_from_another_directory(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(dist), str(REPO)],
         check=True, capture_output=True,
     )  # fmt: skip
     (wheel,) = dist.glob("plugscaffold-*.whl")

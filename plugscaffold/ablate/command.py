@@ -122,8 +122,8 @@ def _overrides(args: argparse.Namespace) -> dict:
     given = {
         "check": {"size": args.size, "batch": args.batch, "timeout": args.timeout},
         "measure": {"threads": args.threads, "repeats": args.repeats},
-        "train": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.train_batch,
-                  "seeds": args.seeds, "data": args.data},  # fmt: skip
+        "train": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+                  "batch_size": args.train_batch, "seeds": args.seeds, "data": args.data},  # fmt: skip
         "slurm": {"partition": args.partition, "time": args.time, "gpus": args.gpus, "cpus": args.cpus},
     }
     return {k: {n: v for n, v in group.items() if v is not None} for k, group in given.items()}
@@ -173,8 +173,9 @@ def run_command(args: argparse.Namespace, catalog: Catalog) -> int:
     failed += [f"{name} (seeds {', '.join(row['train']['failed'])})" for name, row in run.rows.items()
                if (row.get("train") or {}).get("failed")]  # fmt: skip
     if failed:
-        print(f"plugscaffold: error: {len(failed)} failed: {', '.join(failed)}; run the same command again to "
-              "retry them (finished ones are kept)", file=sys.stderr)  # fmt: skip
+        print(f"plugscaffold: error: {len(failed)} failed: {', '.join(failed)}; "
+              "run the same command again to retry them (finished ones are kept)",
+              file=sys.stderr)  # fmt: skip
         return 1
     return 0
 

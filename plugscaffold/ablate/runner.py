@@ -62,8 +62,9 @@ class Progress:
             else "time left unknown"
         )
         status = ", ".join(f"{n} {s}" for s, n in counts.items())
-        print(f"[{counts['done'] + counts['skipped'] + counts['failed']}/{self.total} {unit}s: {status}; {eta}] "
-              f"{name}: {event}", file=self.stream, flush=True)  # fmt: skip
+        finished = counts["done"] + counts["skipped"] + counts["failed"]
+        print(f"[{finished}/{self.total} {unit}s: {status}; {eta}] {name}: {event}",
+              file=self.stream, flush=True)  # fmt: skip
 
 
 def load_manifest(out: Path) -> dict:
@@ -192,7 +193,8 @@ class Run:
 
 
 def run_study(study: Study, out: str | Path, catalog: Catalog, *, train: bool = False, jobs: int = 1,
-              launcher: str = "local", slurm: dict | None = None, stream: TextIO | None = None) -> Run:  # fmt: skip
+              launcher: str = "local", slurm: dict | None = None,
+              stream: TextIO | None = None) -> Run:  # fmt: skip
     """Measure (and with ``train`` train) every variant of ``study`` in ``out``; write the tables."""
     from .tables import write_tables
 

@@ -183,7 +183,8 @@ def parse_study(data: Any, catalog: Catalog, source: str = "study", default_name
     if design not in DESIGNS:
         raise where.error(
             _line(data, "design"),
-            f"design '{shorten(design)}' is not one of grid, oat (one factor at a time), rows{did_you_mean(str(design), DESIGNS)}",
+            f"design '{shorten(design)}' is not one of grid, oat (one factor at a time), "
+            f"rows{did_you_mean(str(design), DESIGNS)}",
         )
     design = DESIGNS[design]
     rows = data.get("rows")
@@ -281,7 +282,8 @@ def _settings(data: dict, key: str, defaults: dict, where: _Where) -> dict[str, 
         if name_ not in defaults:
             raise where.error(
                 _line(node, name),
-                f"{key}: unknown key '{shorten(name)}'{did_you_mean(name_, defaults)}; keys: {', '.join(defaults)}",
+                f"{key}: unknown key '{shorten(name)}'{did_you_mean(name_, defaults)}; "
+                f"keys: {', '.join(defaults)}",
             )
         settings[name_] = _plain(value)
     return validate_settings(

@@ -79,8 +79,10 @@ def _display(run) -> tuple[list[str], list[list[str]]]:
         ]
         if trained:
             mean = r["metric_mean"]
-            line += [f"{mean:.4f} ± {r['metric_spread']:.4f} (n={r['seeds']})" if mean is not None else "-",
-                     _delta(r["d_metric"], 1, percent=False) if r["d_metric"] is not None else "-"]  # fmt: skip
+            line += [
+                f"{mean:.4f} ± {r['metric_spread']:.4f} (n={r['seeds']})" if mean is not None else "-",
+                _delta(r["d_metric"], 1, percent=False) if r["d_metric"] is not None else "-",
+            ]
         line += [str(r.get(k, "")) for k in extras]
         line.append(r["status"] + (f": {r['reason']}" if r["reason"] else ""))
         body.append(line)
@@ -95,10 +97,12 @@ def markdown(run) -> str:
     text = [
         f"# Ablation study: {run.study.name}",
         "",
-        f"Design: {run.study.design}; check input batch {settings['batch']}, {size}; FLOPs of the forward pass "
-        f"as FlopCounterMode counts them; activation memory = bytes saved for backward in one training forward; latency = "
-        f"median CPU forward ({threads} thread{'s' if threads != 1 else ''}, {run.study.measure['repeats']} runs "
-        f"after {run.study.measure['warmup']} warm-up). Δ against `{run.study.reference}`.",
+        f"Design: {run.study.design}; check input batch {settings['batch']}, {size}; "
+        "FLOPs of the forward pass as FlopCounterMode counts them; "
+        "activation memory = bytes saved for backward in one training forward; "
+        f"latency = median CPU forward ({threads} thread{'s' if threads != 1 else ''}, "
+        f"{run.study.measure['repeats']} runs after {run.study.measure['warmup']} warm-up). "
+        f"Δ against `{run.study.reference}`.",
         "",
         "| " + " | ".join(head) + " |",
         "| " + " | ".join("---" for _ in head) + " |",
@@ -153,8 +157,9 @@ def plots(run) -> list[str]:
         return []
     rows = [r for r in records(run) if r["flops"] is not None]
     made = []
+    metric = (rows[0]["metric"] if rows else None) or "metric"
     for key, label, name in (("parameters", "parameters", "params_flops.png"),
-                             ("metric_mean", (rows[0]["metric"] if rows else None) or "metric", "metric_flops.png")):  # fmt: skip
+                             ("metric_mean", metric, "metric_flops.png")):  # fmt: skip
         points = [r for r in rows if r[key] is not None]
         if not points:
             continue
@@ -165,8 +170,8 @@ def plots(run) -> list[str]:
                          color="tab:red" if baseline else "tab:blue", zorder=3)  # fmt: skip
             if key == "metric_mean" and r["metric_spread"]:
                 axes.errorbar(r["flops"], r[key], yerr=r["metric_spread"], color="gray", zorder=2)
-            axes.annotate(r["variant"] + (" (baseline)" if baseline else ""), (r["flops"], r[key]), fontsize=7,
-                          xytext=(4, 4), textcoords="offset points")  # fmt: skip
+            axes.annotate(r["variant"] + (" (baseline)" if baseline else ""), (r["flops"], r[key]),
+                          fontsize=7, xytext=(4, 4), textcoords="offset points")  # fmt: skip
         axes.set_xlabel("FLOPs (forward pass, as FlopCounterMode counts)")
         axes.set_ylabel(label)
         axes.set_title(run.study.name)

@@ -56,7 +56,8 @@ def pending_tasks(run) -> list[dict]:
 def command(settings: dict, seed: int, gpus: int = 0) -> list[str]:
     """train.py's command line for one run (torchrun with one process per GPU when gpus > 1)."""
     args = [
-        "train.py", "--epochs", str(settings["epochs"]), "--steps-per-epoch", str(settings["steps_per_epoch"]),
+        "train.py", "--epochs", str(settings["epochs"]),
+        "--steps-per-epoch", str(settings["steps_per_epoch"]),
         "--batch-size", str(settings["batch_size"]), "--val-samples", str(settings["val_samples"]),
         "--lr", str(settings["lr"]), "--seed", str(seed), "--out", f"runs/seed{seed}",
     ]  # fmt: skip
@@ -103,8 +104,8 @@ def train_one(out: Path, task: dict, settings: dict, gpus: int = 0) -> dict:
         pass
     if code == 0 and rows:
         last = rows[-1]
-        result.update(ok=True, epochs=int(last["epoch"]), dice=float(last["val_dice"]), iou=float(last["val_iou"]),
-                      val_loss=float(last["val_loss"]))  # fmt: skip
+        result.update(ok=True, epochs=int(last["epoch"]), dice=float(last["val_dice"]),
+                      iou=float(last["val_iou"]), val_loss=float(last["val_loss"]))  # fmt: skip
     else:
         text = (where / "train.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
         result.update(ok=False, reason=f"train.py exited {code}: {(text or ['no output'])[-1][:300]}")

@@ -144,7 +144,10 @@ def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
             before = Shape(2 * layer.shape.channels, layer.shape.level - 1)
             conv = Shape(layer.shape.channels, layer.shape.level - 1)
             # a shallower --depth ends the encoder at the relu: the transition keeps norm and relu
-            norm_relu = f'nn.Sequential(OrderedDict([("norm", norm_layer({before.channels})), ("relu", act_layer())]))'
+            norm_relu = (
+                f'nn.Sequential(OrderedDict([("norm", norm_layer({before.channels})), '
+                '("relu", act_layer())]))'
+            )
             splits[layer.attr] = [
                 (f"{layer.attr}.norm", ".norm", before, ""),
                 (f"{layer.attr}.relu", ".relu", before, norm_relu),
@@ -158,7 +161,10 @@ def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
 BLUEPRINT = classifier_blueprint(
     name="densenet",
     title="DenseNet",
-    help="DenseNet-BC classifier (Huang et al. 2017) with torchvision's layout and keys; --depth 121, 169, 201",
+    help=(
+        "DenseNet-BC classifier (Huang et al. 2017) with torchvision's layout and keys; "
+        "--depth 121, 169, 201"
+    ),
     options=(
         Option("depth", 121, "depth preset: layers per dense block as torchvision", choices=tuple(DEPTHS)),
         Option("width", 64, "channels of the stem conv (torchvision: 64)", 1, 4096),

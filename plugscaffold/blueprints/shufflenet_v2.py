@@ -116,7 +116,10 @@ def encoder_stages(spec: Spec, catalog: Catalog) -> EncoderStages:
 BLUEPRINT = classifier_blueprint(
     name="shufflenet_v2",
     title="ShuffleNetV2",
-    help="ShuffleNetV2 classifier (Ma et al. 2018) with torchvision's layout and keys; --scale 0.5, 1.0, 1.5, 2.0",
+    help=(
+        "ShuffleNetV2 classifier (Ma et al. 2018) with torchvision's layout and keys; "
+        "--scale 0.5, 1.0, 1.5, 2.0"
+    ),
     classes="the fc layer's outputs",
     options=(
         Option(

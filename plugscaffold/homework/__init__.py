@@ -26,7 +26,7 @@ from .records import CATEGORIES, DEFAULT_POINTS
 from .spec import HomeworkError, HomeworkSpec, Student, load_spec, parse_spec
 
 __all__ = [
-    "CATEGORIES", "DEFAULT_POINTS", "MANIFEST", "SELF_CHECK_FILE", "TEST_FILE", "HomeworkError", "HomeworkSpec",
-    "Student", "draw", "format_assignments", "format_grades", "grade", "load_spec", "make_homework",
-    "parse_spec", "read_manifest",
+    "CATEGORIES", "DEFAULT_POINTS", "MANIFEST", "SELF_CHECK_FILE", "TEST_FILE", "HomeworkError",
+    "HomeworkSpec", "Student", "draw", "format_assignments", "format_grades", "grade", "load_spec",
+    "make_homework", "parse_spec", "read_manifest",
 ]  # fmt: skip

@@ -253,9 +253,10 @@ def format_assignments(assignment_dir: str | Path) -> str:
         [
             *table(rows, indent=""),
             "",
-            f"Students     {root / 'students'}/<id>/: model.py with TODO stubs, {TEST_FILE}, {SELF_CHECK_FILE}, "
-            "README.md",
+            f"Students     {root / 'students'}/<id>/: model.py with TODO stubs, "
+            f"{TEST_FILE}, {SELF_CHECK_FILE}, README.md",
             f"Solutions    {root / 'solutions'}/<id>/ and {root / MANIFEST}: keep them private",
-            f"Grade        plugscaffold grade {root} SUBMISSIONS/ --csv grades.csv  (SUBMISSIONS/<id>/model.py)",
+            f"Grade        plugscaffold grade {root} SUBMISSIONS/ --csv grades.csv  "
+            "(SUBMISSIONS/<id>/model.py)",
         ]
     )

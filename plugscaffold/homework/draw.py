@@ -18,15 +18,17 @@ def draw(spec: HomeworkSpec) -> list[dict[str, str]]:
     All combinations are shuffled by the seed. Students with choices pinned in ``assign``
     take theirs first. Then each other student, in the order of the spec, takes the next
     unused combination whose set of modules to implement has been given out least so far,
-    then whose modules to implement one by one have, then whose other choices have. So students in one class implement
-    different modules while the pool has enough, the modules are spread as evenly as it
-    allows, and adding students at the end of the list keeps the draws of those before them.
+    then whose modules to implement one by one have, then whose other choices have. So
+    students in one class implement different modules while the pool has enough, the
+    modules are spread as evenly as it allows, and adding students at the end of the list
+    keeps the draws of those before them.
     """
     slots = sorted(spec.pool)
     sizes = [len(spec.pool[s]) for s in slots]
     if math.prod(sizes) > MAX_COMBINATIONS:
         raise SpecError(
-            f"the pool has {math.prod(sizes):,} combinations, more than {MAX_COMBINATIONS:,}; use fewer choices"
+            f"the pool has {math.prod(sizes):,} combinations, more than {MAX_COMBINATIONS:,}; "
+            "use fewer choices"
         )
     combos = [dict(zip(slots, c)) for c in itertools.product(*(spec.pool[s] for s in slots))]
     rng = random.Random(spec.seed)

@@ -277,7 +277,8 @@ def grade_one(entry: ManifestEntry, model: Path, prepared: Prepared, limits: run
 
 
 def _load_result(path: Path) -> Any:
-    """A result file as tensors and plain data (weights_only: no code runs); None unless a small regular file."""
+    """A result file as tensors and plain data (weights_only: no code runs); None unless a
+    small regular file."""
     import stat
 
     import torch

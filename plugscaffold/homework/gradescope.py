@@ -118,8 +118,11 @@ def main(root_text: str) -> int:
     entry, how = _who(root, manifest, model)
     if entry is None:
         ids = ", ".join(s.id for s in manifest.students)
-        results.write_text(json.dumps({"score": 0, "output": f"Could not tell whose assignment this is (ids: {ids}); "
-                                       "keep the 'Assignment for' line of model.py.", "tests": []}))  # fmt: skip
+        output = (
+            f"Could not tell whose assignment this is (ids: {ids}); "
+            "keep the 'Assignment for' line of model.py."
+        )
+        results.write_text(json.dumps({"score": 0, "output": output, "tests": []}))
         return 0
     with protected():
         prepared = prepare(assignment, manifest, entry, secrets.randbelow(2**31))

@@ -1,4 +1,5 @@
-"""What grading writes: the CSV (every check with its points), feedback per student, Gradescope's results.json.
+"""What grading writes: the CSV (every check with its points), feedback per student,
+Gradescope's results.json.
 
 Messages say what failed and why, never the hidden weights or inputs (those exist only in the
 grader's memory during the run). A submission that does not load is reported once, in its
@@ -58,8 +59,8 @@ def csv_text(rows: list[GradeRow]) -> str:
     for row in rows:
         for r in row.results:
             message = "" if r.passed else r.message
-            writer.writerow([row.student, r.check.name, r.check.category, f"{r.score:g}", f"{r.check.points:g}",
-                             "yes" if r.passed else "no", message])  # fmt: skip
+            writer.writerow([row.student, r.check.name, r.check.category, f"{r.score:g}",
+                             f"{r.check.points:g}", "yes" if r.passed else "no", message])  # fmt: skip
         writer.writerow([row.student, "TOTAL", "total", f"{row.score:g}", f"{row.max_score:g}",
                          f"{row.passed}/{len(row.results)}", row.first_failure])  # fmt: skip
     return buffer.getvalue()

@@ -84,7 +84,8 @@ def ratio(a: list[str], b: list[str]) -> float:
 def similar_pairs(
     root: Path, submissions: Path, manifest: Manifest, threshold: float
 ) -> list[tuple[str, str, float]]:
-    """Pairs (a, b, similarity) of submissions of the same modules at or above ``threshold``, most similar first."""
+    """Pairs (a, b, similarity) of submissions of the same modules at or above ``threshold``,
+    most similar first."""
     seqs: dict[str, tuple[tuple[str, ...], list[str]]] = {}
     for entry in manifest.students:
         path, stub = submissions / entry.id / "model.py", root / "students" / entry.id / "model.py"

@@ -64,12 +64,14 @@ def parse_spec(data: Any, catalog: Catalog, source: str = "homework.yaml") -> Ho
     for key in data:
         if key not in _SPEC_KEYS:
             raise SpecError(
-                f"{where}: unknown key '{key}'{did_you_mean(str(key), _SPEC_KEYS)}; keys: {', '.join(_SPEC_KEYS)}"
+                f"{where}: unknown key '{key}'{did_you_mean(str(key), _SPEC_KEYS)}; "
+                f"keys: {', '.join(_SPEC_KEYS)}"
             )
     seed = data.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
         raise SpecError(
-            f"{where}: 'seed' must be an integer from 0 to 2**31 - 1 (it makes the draw reproducible), got {seed!r}"
+            f"{where}: 'seed' must be an integer from 0 to 2**31 - 1 (it makes the draw reproducible), "
+            f"got {seed!r}"
         )
     name = str(data.get("name", "homework"))
     check_project_name(name)
@@ -118,7 +120,8 @@ def _parse_model(model: Any, catalog: Catalog, where: str) -> dict[str, Any]:
     for key in model:
         if key not in known:
             raise SpecError(
-                f"{where}: model: unknown option '{key}'{did_you_mean(key, known)}; options: {', '.join(known)}"
+                f"{where}: model: unknown option '{key}'{did_you_mean(key, known)}; "
+                f"options: {', '.join(known)}"
             )
     return model
 
@@ -194,7 +197,8 @@ def _check_implementable(catalog: Catalog, slot: str, text: str, where: str) -> 
 def _parse_students(data: Mapping[str, Any], where: str) -> tuple[Student, ...]:
     if ("students" in data) == ("groups" in data):
         raise SpecError(
-            f"{where}: give either 'students' (a list of ids) or 'groups' (id: [members]), not both or neither"
+            f"{where}: give either 'students' (a list of ids) or 'groups' (id: [members]), "
+            "not both or neither"
         )
     if "students" in data:
         raw = data["students"]

@@ -52,7 +52,8 @@ def _contract_lines(entry: Entry, forward_args: list[str], variant: Variant, cla
     if len(names) > 1:
         ins.append(f"{names[1]} (B, skip_channels, H, W)")
     lines = [
-        f"forward({', '.join(names)}): {', '.join(ins)} -> (B, {contract.channels}, {scale}), layout {contract.layout}.",
+        f"forward({', '.join(names)}): {', '.join(ins)} -> (B, {contract.channels}, {scale}), "
+        f"layout {contract.layout}.",
         f"The model builds it as {entry.build} (channel arguments first).",
     ]
     if contract.align == "equal":
@@ -115,7 +116,10 @@ def _stub_class(node: ast.ClassDef, variant: Variant) -> str:
         lines.append("")
         lines.append(textwrap.indent(ast.unparse(signature).rsplit("\n", 1)[0], "    "))
         if method == "__init__":
-            message = f"TODO: write {node.name}.__init__ in model.py: build the layers (see the class docstring for the state_dict names)"
+            message = (
+                f"TODO: write {node.name}.__init__ in model.py: build the layers "
+                "(see the class docstring for the state_dict names)"
+            )
         else:
             message = (
                 f"TODO: write {node.name}.forward in model.py (see the class docstring for the contract)"

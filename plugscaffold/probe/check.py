@@ -79,7 +79,8 @@ def compare(entry: Entry, record: Mapping[str, Any], limits: Limits) -> list[str
     for t in record["sizes"]:
         if not t["ok"]:
             problems.append(
-                f"fails at {t['size'][0]}x{t['size'][1]} (at least the declared minimum size): {t['error'][:160]}"
+                f"fails at {t['size'][0]}x{t['size'][1]} (at least the declared minimum size): "
+                f"{t['error'][:160]}"
             )
     blocking = [e for e in map(runtime_effect, record.get("effects", [])) if e.blocking or e.kind == "print"]
     problems += [f"side effect: {e.detail}" for e in blocking]

@@ -35,7 +35,8 @@ def paper_entry(text: str) -> dict[str, Any]:
     match = re.fullmatch(r"\s*(.+?),\s*([^,]+?)\s+(\d{4})\s*", text)
     if not match:
         raise SpecError(
-            f"--paper '{text}': write it as 'TITLE, VENUE YEAR', e.g. 'Squeeze-and-Excitation Networks, CVPR 2018'"
+            f"--paper '{text}': write it as 'TITLE, VENUE YEAR', "
+            "e.g. 'Squeeze-and-Excitation Networks, CVPR 2018'"
         )
     return {"title": match.group(1), "venue": match.group(2), "year": int(match.group(3))}
 
@@ -62,7 +63,8 @@ def make_raw_entry(
         raw["params"] = observed.param_entries()
     raw["contract"] = observed.contract()
     notes = [
-        f"Added with 'plugscaffold add {origin_path}:{observed.cls}'; contract inferred by probing; deployment not checked."
+        f"Added with 'plugscaffold add {origin_path}:{observed.cls}'; "
+        "contract inferred by probing; deployment not checked."
     ]
     if observed.params:
         notes.append("Constraints were observed at the default hyper-parameters.")
@@ -78,12 +80,14 @@ def make_raw_entry(
 def contract_diff(old: Entry, raw: Mapping[str, Any]) -> list[str]:
     """What changed between the entry in the catalog and the new probe."""
     c = old.contract
-    before = {"inputs": c.inputs, "channels": c.channels, "scale": c.scale, "layout": c.layout, "align": c.align,
-              "constraints": [x.check for x in c.constraints], "slot": old.slot, "build": old.build,
+    before = {"inputs": c.inputs, "channels": c.channels, "scale": c.scale, "layout": c.layout,
+              "align": c.align, "constraints": [x.check for x in c.constraints],
+              "slot": old.slot, "build": old.build,
               "params": {k: p.default for k, p in old.params.items()}}  # fmt: skip
     new = raw["contract"]
-    after = {"inputs": new["inputs"], "channels": new["channels"], "scale": new["scale"], "layout": new["layout"],
-             "align": new.get("align"), "constraints": [x["check"] for x in new.get("constraints", [])],
+    after = {"inputs": new["inputs"], "channels": new["channels"], "scale": new["scale"],
+             "layout": new["layout"], "align": new.get("align"),
+             "constraints": [x["check"] for x in new.get("constraints", [])],
              "slot": raw["slot"], "build": raw["build"],
              "params": {k: p["default"] for k, p in raw.get("params", {}).items()}}  # fmt: skip
     return [f"  {key}: {before[key]} -> {after[key]}" for key in before if before[key] != after[key]]

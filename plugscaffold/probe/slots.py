@@ -69,7 +69,8 @@ def fit_slot(catalog: Catalog, observed: Observed, slot: str | None) -> str:
         return fits[0]
     if slot not in catalog.slots:
         raise SpecError(
-            f"--slot {slot}: unknown slot{did_you_mean(slot, catalog.slots)}; slots: {', '.join(catalog.slots)}"
+            f"--slot {slot}: unknown slot{did_you_mean(slot, catalog.slots)}; "
+            f"slots: {', '.join(catalog.slots)}"
         )
     why = misfit(catalog, observed, slot)
     if why:
