@@ -31,6 +31,13 @@ REPO = Path(__file__).resolve().parent.parent
 QUICK = False
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): one worker per CPU this process may use, at most 4 (each
+    imports torch; more did not make the suite faster)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
 def pytest_configure(config):
     global QUICK
     QUICK = "not slow" in (config.getoption("markexpr", "") or "")
