@@ -81,8 +81,11 @@ def wrap_header(text: str, width: int = inline.WIDTH) -> str:
         pad = " " * indent
         if line.lstrip().startswith("plugscaffold "):  # the command: still one to paste
             parts = [""]
+            room = width - indent - 6
             for option in re.split(r" (?=--)", line.strip()):  # an option stays with its value
-                if parts[-1] and len(parts[-1]) + 1 + len(option) > width - indent - 6:
+                if len(option) > room and " " in option:  # unless together they cannot fit
+                    parts += option.split(" ", 1)  # a value alone on its row is one word (E501 allows it)
+                elif parts[-1] and len(parts[-1]) + 1 + len(option) > room:
                     parts.append(option)
                 else:
                     parts[-1] = f"{parts[-1]} {option}".strip()

@@ -225,3 +225,21 @@ def test_shufflenet_stack_equals_concat_then_channel_shuffle():
         joined = torch.cat([first, m.branch2(rest)], dim=1)
         plain = joined.view(2, 2, 4, 5, 6).transpose(1, 2).reshape(2, 8, 5, 6)  # shuffle, 2 groups
         assert torch.equal(m(x), plain)
+
+
+@pytest.mark.parametrize(
+    "attn",
+    [
+        # found by the property test: `--attn VALUE` alone was 89 columns on its row
+        "((mscaspatial)/(bam))+(bam)+((bam)/(mscaspatial)~cat)@enc,bottleneck,downblock,down,skip",
+        # a value longer than a row: alone on its row, one word (ruff's E501 leaves it)
+        "(mscaspatial/bam)+bam+(bam/mscaspatial~cat)+se+(cbam/eca)+(simam/se)@enc,bottleneck,downblock,down,skip",
+    ],
+)
+def test_a_long_option_value_in_the_regenerate_command_still_lints_at_88(attn):
+    opts = {"down": "adown", "up": "bilinear", "skip": "add", "block": "bottleneck", "act": "gelu",
+            "bottleneck": "aspp", "stem": "stn", "attn": [attn], "width": 16, "depth": 1}  # fmt: skip
+    source = emitted(opts, "prop")
+    assert lint(source) == ""
+    command = source[source.index("Regenerate with:") : source.index("Input:")]
+    assert "        --attn \\\n" in command  # the option, then its value on the next row
