@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # One thread per process, in this one (set before torch is imported) and in every subprocess
 # (smoke workers, training runs): the suite's models are small, and on a busy 2-core machine
@@ -25,6 +26,12 @@ from plugscaffold import cli
 from plugscaffold.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The property tests draw the same examples on every run (a run passes or fails for the code,
+# not for the draw); `HYPOTHESIS_PROFILE=explore python -m pytest ...` draws new ones.
+settings.register_profile("suite", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 #: True in the quick run (-m "not slow"); tests with a count to choose take the smaller one.
