@@ -140,10 +140,12 @@ def test_a_study_table_gets_one_cell_per_model():
 
 # --- models ---------------------------------------------------------------------------------
 
-#: Models whose ONNX export (dynamic batch and size) and torch.export the suite guarantees.
-#: A classifier (resnet50) and an encoder UNet join here once the blueprint registry has them.
+#: Models whose ONNX export (dynamic batch and size) and torch.export the suite guarantees: the
+#: headline UNet, a classifier and a UNet on a classifier's encoder (narrow, to keep it quick).
 MODELS = {
     "headline_unet": {"down": "hwd", "up": "dysample", "skip": "eff", "width": 32, "depth": 3},
+    "resnet18": {"arch": "resnet", "depth": 18, "width": 8},
+    "unet_on_resnet18": {"encoder": "resnet18", "depth": 3},
 }
 #: Inputs the ONNX file must take: batch 1 to 3, sizes on and off the model's grid.
 ONNX_SHAPES = [(1, 64, 64), (3, 37, 50), (2, 96, 80)]

@@ -1,4 +1,4 @@
-"""Golden files: the exact model.py for three fixed specs, compared byte for byte.
+"""Golden files: the exact model.py for four fixed specs, compared byte for byte.
 
 After an intended change to the templates, the catalog or a module, refresh them with
 
