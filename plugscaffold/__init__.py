@@ -9,8 +9,9 @@ __version__ = "0.1.0"
 def _interrupted_while_loading(signum: int, frame: object) -> None:
     if signum == 2:  # SIGINT
         _os.write(2, b"plugscaffold: interrupted; nothing was written\n")
-    else:  # SIGTERM, SIGHUP: nothing is started or written yet either
-        _os.write(2, b"plugscaffold: terminated; nothing was written\n")
+    else:  # SIGTERM, SIGHUP: nothing is started or written yet either; as cli.main says it
+        name = {1: b"SIGHUP", 15: b"SIGTERM"}.get(signum, b"a signal")
+        _os.write(2, b"plugscaffold: terminated by " + name + b"\n")
     _os._exit(128 + signum)
 
 

@@ -137,7 +137,7 @@ def test_sigterm_while_loading_is_one_line_and_no_traceback(tmp_path):
     out, err = proc.communicate(timeout=60)
     # before Python ran a line of plugscaffold, the default action ends it (-15), silently
     assert proc.returncode in (128 + signal.SIGTERM, -signal.SIGTERM), err
-    assert "Traceback" not in err and len(err.splitlines()) <= 1
+    assert err in ("", "plugscaffold: terminated by SIGTERM\n"), err  # as later in the run
     assert_nothing_left(proc.pid)
     assert list(tmp_path.iterdir()) == []
 
