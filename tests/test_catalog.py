@@ -189,3 +189,31 @@ def test_one_paper_link_serves_the_catalog_and_the_homework_docstring(catalog):
     assert entry.link == (entry.code or entry.reference_code or paper_link(entry.paper))
     paper_line = next(line for line in _paper_lines(entry) if line.startswith("Paper: "))
     assert paper_line.endswith(f"). {paper_link(entry.paper)}")
+
+
+def test_the_parsed_catalog_is_cached_by_its_text(tmp_path, monkeypatch):
+    """The YAML data of a catalog file is kept in the cache under the digest of its text: a
+    second load reads it back (the same catalog), an edited file is parsed again, a damaged
+    entry is parsed again and replaced, and a file that does not parse is never cached."""
+    monkeypatch.setenv("PLUGSCAFFOLD_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "catalog.yaml"
+    path.write_text((REPO / "catalog.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    first = load_catalog(path)
+    entries = list((tmp_path / "cache" / "catalog").iterdir())
+    assert len(entries) == 1
+    assert load_catalog(path) == first  # read back from the cache
+    entries[0].write_text("{not json", encoding="utf-8")
+    assert load_catalog(path) == first  # a damaged entry: parsed again ...
+    assert entries[0].read_text(encoding="utf-8").startswith("{")  # ... and replaced
+
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("title: Haar wavelet downsampling\n", "title: Haar (edited)\n", 1), encoding="utf-8"
+    )
+    assert load_catalog(path).entries["down/hwd"].title == "Haar (edited)"  # not the cached data
+    assert len(list((tmp_path / "cache" / "catalog").iterdir())) == 2
+
+    path.write_text(text + "\nslots: {}\nslots: {}\n", encoding="utf-8")  # a key given twice
+    with pytest.raises(CatalogError, match="appears twice"):
+        load_catalog(path)
+    assert len(list((tmp_path / "cache" / "catalog").iterdir())) == 2

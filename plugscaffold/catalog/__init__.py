@@ -9,6 +9,7 @@ and validated (with the user catalogs of ``plugscaffold add`` merged in on reque
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,12 +85,46 @@ def load_catalog(path: str | Path | None = None, *, user: bool = False) -> Catal
     return catalog
 
 
+#: Bump when what a catalog file parses to changes for the same bytes (the loader's rules).
+_PARSE_RULES = "unique keys, read_yaml limits, v1"
+_MAX_BYTES = 16_000_000
+
+
 def read_catalog_file(path: Path) -> Any:
-    """The YAML data of a catalog file; a key given twice in one mapping is a CatalogError."""
+    """The YAML data of a catalog file; a key given twice in one mapping is a CatalogError.
+
+    Every command reads the catalog, and parsing the YAML is most of that (about 0.07 s), so
+    the data of a file that parsed is kept in the cache (cache.py) as JSON, under the digest of
+    its text, the parse rules and PyYAML's version: the same text gives the same data, and any
+    change is a new entry. A file whose data JSON cannot hold exactly is parsed every time."""
+    from .. import cache
+
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(_MAX_BYTES + 1).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = None  # read_yaml names the problem
+    name = cache.key("catalog data", _PARSE_RULES, cache.installed_version("PyYAML"), text or "")
+    if text is not None and len(text) <= _MAX_BYTES:
+        cached = cache.read("catalog", name)
+        if cached is not None:
+            try:
+                return json.loads(cached)
+            except ValueError:  # a damaged entry: parse again and replace it
+                pass
+    data = _parse_catalog_file(path)
+    if text is not None:
+        encoded = json.dumps(data)
+        if json.loads(encoded) == data:  # e.g. no integer keys, which JSON would make strings
+            cache.write("catalog", name, encoded)
+    return data
+
+
+def _parse_catalog_file(path: Path) -> Any:
     from ..yamlfile import read_yaml  # size, depth and alias limits, as for every YAML read
 
     try:
-        return read_yaml(path, error=_CatalogFileError, max_bytes=16_000_000, loader=_UniqueKeyLoader)
+        return read_yaml(path, error=_CatalogFileError, max_bytes=_MAX_BYTES, loader=_UniqueKeyLoader)
     except _CatalogFileError as exc:
         raise CatalogError(str(exc)) from None
     except CatalogError as exc:
