@@ -1,7 +1,8 @@
 """A small on-disk cache of derived values, keyed by a hash of everything they derive from.
 
 It holds what is costly to recompute and fully determined by its inputs: the black-formatted
-text of a plug-in source (render.py) and the baseline model's parameters and FLOPs (smoke.py).
+text of a plug-in source (render.py), the baseline model's parameters and FLOPs (smoke.py) and
+the YAML data of a catalog file (catalog/__init__.py).
 An entry's name is the SHA-256 of its inputs, so a changed input is a new entry and a stale
 one is never read. The cache is an optimisation only: a missing, unreadable or unwritable
 cache directory just means recomputing.
