@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from conftest import load_source
 from hypothesis import HealthCheck, given, settings
 from test_module_hwd import _haar_subbands_by_definition, _randomize_bn
-from test_property import options
+from test_property import architectures, options
 
 from plugscaffold import inline, layout
 from plugscaffold.blueprints import make_plan
@@ -65,6 +65,33 @@ def test_the_property_tests_random_models_pass_ruff_and_black_at_88_columns(opts
     except (SpecError, PlanError):
         return  # refused in one line: test_property's concern
     assert lint(source) == ""
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(opts=architectures())
+def test_random_architectures_pass_ruff_and_black_at_88_columns(opts):
+    try:
+        source = emitted(opts, "prop")
+    except (SpecError, PlanError):
+        return  # refused in one line: test_property's concern
+    assert lint(source) == ""
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"arch": "resnet"},  # its block and model docstrings were one line of 119 and 122 columns
+        {"arch": "resnet", "depth": 18, "width": 8, "block": "ghostbottleneck", "conv": "dilated"},
+        {"encoder": "resnet50"},
+        *(
+            {"arch": name}
+            for name in ("mobilenet_v2", "shufflenet_v2", "efficientnet", "densenet", "convnext")
+        ),
+    ],
+    ids=lambda opts: "-".join(f"{k}={v}" for k, v in opts.items()),
+)
+def test_every_architecture_passes_ruff_and_black_at_88_columns(opts):
+    assert lint(emitted(opts, "m")) == ""
 
 
 def top_level(source: str) -> list[ast.stmt]:
