@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import types
 from dataclasses import dataclass
@@ -83,6 +85,19 @@ def load_source(source: str, name: str = "generated_model") -> types.ModuleType:
     module = types.ModuleType(name)
     exec(compile(source, f"{name}.py", "exec"), module.__dict__)
     return module
+
+
+def ruff_in_project(folder: Path, names: list[str]) -> str:
+    """ruff's findings on the files ``names`` of the training project in ``folder``, as a
+    user sees them who runs ruff there: its default settings (``--isolated``: not this
+    repo's pyproject) at black's line length (88), with import sorting, which counts the
+    project's own modules (config, data, images, ...) as first-party because ruff runs in
+    their folder. '' when clean."""
+    args = ["check", "--isolated", "--select", "E,W,F,I", "--line-length", "88", "--no-cache"]
+    ruff = subprocess.run([sys.executable, "-m", "ruff", *args, "--output-format", "concise", *names],
+                          cwd=folder, check=False, capture_output=True, text=True)  # fmt: skip
+    assert ruff.returncode in (0, 1), ruff.stderr
+    return ruff.stdout if ruff.returncode else ""
 
 
 def tree(path: Path) -> list[str]:

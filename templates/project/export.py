@@ -5,12 +5,12 @@ Written by plugscaffold beside model.py and train.py:
     python export.py                                  # runs/best.pt -> model.onnx
     python export.py --checkpoint runs/last.pt --out deploy/model.onnx
 
-The checkpoint's model (eval mode) goes through torch.onnx.export's dynamo
-exporter: torch.export captures the graph with a dynamic batch, height and width, and the
-graph is translated to ONNX (the exporter's default opset). onnxruntime then runs the file at the size the
-checkpoint was trained at and at another batch and size; each output must match PyTorch's
-within 1e-4 + 1e-4 * |output|, or nothing is written. Needs onnx, onnxscript and
-onnxruntime (pip install onnx onnxscript onnxruntime).
+The checkpoint's model (eval mode) goes through torch.onnx.export's dynamo exporter:
+torch.export captures the graph with a dynamic batch, height and width, and the graph
+is translated to ONNX (the exporter's default opset). onnxruntime then runs the file
+at the size the checkpoint was trained at and at another batch and size; each output
+must match PyTorch's within 1e-4 + 1e-4 * |output|, or nothing is written. Needs
+onnx, onnxscript and onnxruntime (pip install onnx onnxscript onnxruntime).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_trained(path: Path) -> tuple[torch.nn.Module, tuple[int, int]]:
-    """The checkpoint's model in eval mode on the CPU, and the (H, W) it was trained at."""
+    """The checkpoint's model in eval mode on the CPU, and the (H, W) it was trained
+    at."""
     if not path.is_file():
         raise ExportError(
             f"--checkpoint {path}: no such file; train first (python train.py) "
@@ -81,8 +82,8 @@ def onnx_runtime():
 
 
 def size_oblivious():
-    """Export without torch's 0/1 specialisation, so that the graph also takes batch 1 (a
-    no-op on a torch without the setting)."""
+    """Export without torch's 0/1 specialisation, so that the graph also takes batch 1
+    (a no-op on a torch without the setting)."""
     try:
         from torch.fx.experimental import _config
 
@@ -94,12 +95,13 @@ def size_oblivious():
 def export(
     model: torch.nn.Module, size: tuple[int, int], out: Path
 ) -> tuple[int, list[str]]:
-    """Write ``out`` (atomically, only if onnxruntime matches PyTorch); returns the opset and
-    what was checked."""
+    """Write ``out`` (atomically, only if onnxruntime matches PyTorch); returns the
+    opset and what was checked."""
     ort = onnx_runtime()
     height, width = size
     example = torch.randn(2, IN_CHANNELS, height, width)
-    # one image at another size, off the padding grid: the graph must not be fixed to the first
+    # one image at another size, off the padding grid: the graph must not be fixed
+    # to the first
     other = torch.randn(1, IN_CHANNELS, height + 17, width + 3)
     dims = {
         0: torch.export.Dim.AUTO,
@@ -134,8 +136,8 @@ def export(
             got = torch.from_numpy(session.run(None, {name: x.numpy()})[0])
             if got.shape != expected.shape:
                 raise ExportError(
-                    f"onnxruntime gave shape {tuple(got.shape)} for input {tuple(x.shape)}, "
-                    f"PyTorch {tuple(expected.shape)}"
+                    f"onnxruntime gave shape {tuple(got.shape)} for input "
+                    f"{tuple(x.shape)}, PyTorch {tuple(expected.shape)}"
                 )
             diff = (got - expected).abs()
             if not bool((diff <= TOLERANCE * (1 + expected.abs())).all()):

@@ -19,10 +19,11 @@ class DataError(Exception):
 
 
 class BadSample(DataError):
-    """A file that cannot be used, found when it is read (by whichever process reads it)."""
+    """A file that cannot be used, found when it is read (by whichever process reads
+    it)."""
 
 
-# --- synthetic shapes ------------------------------------------------------------------
+# --- synthetic shapes -----------------------------------------------------------------
 
 
 def draw(
@@ -71,7 +72,7 @@ def draw(
     raise ValueError(f"unknown shape {kind}")
 
 
-# --- image files -----------------------------------------------------------------------
+# --- image files ----------------------------------------------------------------------
 
 
 def pillow():
@@ -94,7 +95,8 @@ def images_in(folder: Path) -> list[Path]:
 
 
 def image_folder(folder: Path) -> list[Path]:
-    """The images in ``folder`` (as predict.py reads them); one line when there are none."""
+    """The images in ``folder`` (as predict.py reads them); one line when there are
+    none."""
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
     files = images_in(folder)
@@ -129,8 +131,8 @@ def load_image(path: Path, size: tuple[int, int], in_channels: int) -> torch.Ten
     modes = {1: "L", 3: "RGB", 4: "RGBA"}
     if in_channels not in modes:
         raise DataError(
-            f"images with {in_channels} channels cannot be read from {path.suffix} files; "
-            "write your own Dataset for them"
+            f"images with {in_channels} channels cannot be read from {path.suffix} "
+            "files; write your own Dataset for them"
         )
 
     def convert(picture) -> torch.Tensor:

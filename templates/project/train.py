@@ -3,15 +3,17 @@
 Written by plugscaffold beside model.py. Runs on a CPU or a GPU, in one process or in
 several with torchrun (DistributedDataParallel):
 
-    python train.py                                 # synthetic data (data.py)
-    python train.py --data DIR                      # your own images (layouts in data.py)
-    python train.py --resume                        # continue from runs/last.pt
-    torchrun --standalone --nproc_per_node 2 train.py   # one process per GPU (gloo on CPU)
+    python train.py                   # synthetic data (data.py)
+    python train.py --data DIR        # your own images (layouts in data.py)
+    python train.py --resume          # continue from runs/last.pt
+    # one process per GPU (gloo on CPU):
+    torchrun --standalone --nproc_per_node 2 train.py
 
 Every run writes to --out (default runs/): last.pt and best.pt (checkpoints; "model" is
 a plain state_dict of config.Model), metrics.csv (one row per epoch), steps.csv (the
 global-batch loss of every optimizer step) and, when matplotlib is installed, curves.png
-(losses and validation metrics per epoch). predict.py runs best.pt on a folder of images.
+(losses and validation metrics per epoch). predict.py runs best.pt on a folder of
+images.
 
 --batch-size is the global batch: under torchrun each of the N processes takes
 batch-size / N samples of it, and with BatchNorm synchronised across processes the
@@ -188,7 +190,8 @@ def build_model() -> nn.Module:
 
 
 def compute_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean loss of a batch: cross-entropy (binary cross-entropy for one output channel)."""
+    """Mean loss of a batch: cross-entropy (binary cross-entropy for one output
+    channel)."""
     if CLASSES == 1:
         return F.binary_cross_entropy_with_logits(logits[:, 0].float(), target.float())
     return F.cross_entropy(logits.float(), target)
@@ -211,7 +214,8 @@ def confusion(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def setup() -> tuple[int, int, torch.device]:
-    """(rank, world size, device) of this process; joins torchrun's group when there is one."""
+    """(rank, world size, device) of this process; joins torchrun's group when there
+    is one."""
     rank = int(os.environ.get("RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -226,7 +230,8 @@ def setup() -> tuple[int, int, torch.device]:
 
 
 class AllReduceSum(torch.autograd.Function):
-    """Sum a tensor over all processes; the backward pass sums the gradients likewise."""
+    """Sum a tensor over all processes; the backward pass sums the gradients
+    likewise."""
 
     @staticmethod
     def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
@@ -242,7 +247,8 @@ class AllReduceSum(torch.autograd.Function):
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d with statistics over the global batch of all processes, on any device.
+    """BatchNorm2d with statistics over the global batch of all processes, on any
+    device.
 
     torch's nn.SyncBatchNorm (used on GPUs) needs CUDA; this does the same with one
     all_reduce of per-channel sums, so it also runs on CPU with gloo.
@@ -277,7 +283,8 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
 
 
 def sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
-    """Every BatchNorm2d of ``module`` computing its statistics over the global batch."""
+    """Every BatchNorm2d of ``module`` computing its statistics over the global
+    batch."""
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     if isinstance(module, nn.BatchNorm2d) and not isinstance(module, GlobalBatchNorm2d):
@@ -311,7 +318,8 @@ def make_scaler(enabled: bool, device: torch.device):
 
 
 def learning_rate(step: int, total: int, peak: float) -> float:
-    """Linear warm-up over the first 3% of the steps, then cosine decay to 5% of ``peak``."""
+    """Linear warm-up over the first 3% of the steps, then cosine decay to 5% of
+    ``peak``."""
     warmup = max(1, round(0.03 * total))
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -343,7 +351,8 @@ class Progress:
         sys.stderr.flush()
 
     def line(self, loss: float, elapsed: float) -> str:
-        """E.g. 'epoch 3/20 [######--------------] 15/50 loss 0.4123 2.5 it/s ETA 0:14'."""
+        """The progress line, e.g.
+        'epoch 3/20 [######--------------] 15/50 loss 0.4123 2.5 it/s ETA 0:14'."""
         done = int(20 * self.count / max(1, self.total))
         rate = self.count / max(1e-9, elapsed)
         left = (self.total - self.count) / rate if self.count else 0.0
@@ -367,7 +376,8 @@ def clock(seconds: float) -> str:
 
 
 def keep_rows(path: Path, column: str, last: int) -> None:
-    """Drop the rows of CSV ``path`` whose ``column`` is beyond ``last`` (on --resume)."""
+    """Drop the rows of CSV ``path`` whose ``column`` is beyond ``last`` (on
+    --resume)."""
     if not path.exists():
         return
     with path.open(newline="") as f:
@@ -431,7 +441,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp) -> dict:
-    """Validation loss and metrics over this process's share, summed over all processes."""
+    """Validation loss and metrics over this process's share, summed over all
+    processes."""
     model.eval()
     counts = torch.zeros(LABELS, LABELS, dtype=torch.int64, device=device)
     loss_sum, seen = 0.0, 0
@@ -466,10 +477,10 @@ def load_last(args: argparse.Namespace) -> dict:
 def load_pretrained(model: nn.Module, path: Path) -> str | None:
     """Weights from ``path`` (a state_dict, or a dict holding one under "state_dict" or
     "model"), strict: into ``model.encoder`` when the model has one, leaving out the
-    checkpoint's layers after the encoder's last (its head, which an encoder lacks); else
-    into the whole model, where the head keeps its initial weights when its shapes differ
-    (a checkpoint trained for another number of classes). Returns that head's key prefix,
-    or None.
+    checkpoint's layers after the encoder's last (its head, which an encoder lacks);
+    else into the whole model, where the head keeps its initial weights when its
+    shapes differ (a checkpoint trained for another number of classes). Returns that
+    head's key prefix, or None.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -520,13 +531,15 @@ def load_pretrained(model: nn.Module, path: Path) -> str | None:
 
 
 def head_of(state: dict) -> str:
-    """The key prefix of the last layer in ``state``: "fc." for "fc.weight", "fc.bias"."""
+    """The key prefix of the last layer in ``state``: "fc." for "fc.weight",
+    "fc.bias"."""
     last = list(state)[-1]
     return last.rsplit(".", 1)[0] + "." if "." in last else last
 
 
 def read_checkpoint(path: Path) -> dict:
-    """A checkpoint this train.py wrote, on the CPU; any other file is one clear line."""
+    """A checkpoint this train.py wrote, on the CPU; any other file is one clear
+    line."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
@@ -541,8 +554,8 @@ def read_checkpoint(path: Path) -> dict:
 
 
 def load_trained(path: Path, device: torch.device) -> tuple[nn.Module, tuple]:
-    """The checkpoint's model in eval mode on ``device``, and the (H, W) it was trained at
-    (predict.py's model)."""
+    """The checkpoint's model in eval mode on ``device``, and the (H, W) it was
+    trained at (predict.py's model)."""
     if not path.is_file():
         raise TrainError(
             f"--checkpoint {path}: no such file; train first (python train.py) "
@@ -565,10 +578,10 @@ def train(
     if state is not None and state["epoch"] >= args.epochs:
         if rank == 0:
             print(
-                f"{args.out / 'last.pt'} is complete: it has trained {state['epoch']} of "
-                f"--epochs {args.epochs} (best {MAIN_METRIC} {state['best']:.4f}). To train "
-                f"on, raise --epochs, e.g. python train.py --resume --epochs "
-                f"{state['epoch'] + args.epochs}",
+                f"{args.out / 'last.pt'} is complete: it has trained "
+                f"{state['epoch']} of --epochs {args.epochs} (best {MAIN_METRIC} "
+                f"{state['best']:.4f}). To train on, raise --epochs, e.g. python "
+                f"train.py --resume --epochs {state['epoch'] + args.epochs}",
                 flush=True,
             )
         return
@@ -657,8 +670,8 @@ def train(
                 (out / name).unlink(missing_ok=True)
         where = f"{world} processes" if world > 1 else "1 process"
         print(
-            f"training {TASK} on {device.type} ({where}), {len(train_set)} training and "
-            f"{len(val_set)} validation samples, batch {args.batch_size}, "
+            f"training {TASK} on {device.type} ({where}), {len(train_set)} training "
+            f"and {len(val_set)} validation samples, batch {args.batch_size}, "
             f"{steps} steps per epoch, epochs {start_epoch}..{args.epochs}",
             flush=True,
         )
@@ -685,8 +698,9 @@ def train(
             with amp():
                 loss = compute_loss(net(images), targets)
             optimizer.zero_grad(set_to_none=True)
-            # Each process's loss is the mean over its equal share of the global batch and
-            # DDP averages the gradients, so this is the gradient of the global-batch mean.
+            # Each process's loss is the mean over its equal share of the global batch
+            # and DDP averages the gradients, so this is the gradient of the
+            # global-batch mean.
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
@@ -768,7 +782,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def own_message(exc: Exception) -> str:
-    """The error's message; a DataLoader worker re-raises it with its traceback appended."""
+    """The error's message; a DataLoader worker re-raises it with its traceback
+    appended."""
     lines = str(exc).strip().splitlines()
     if len(lines) > 1 and lines[1].startswith("Original Traceback"):
         return lines[-1].split(": ", 1)[-1]  # 'data.BadSample: mask ...' -> 'mask ...'
@@ -776,10 +791,12 @@ def own_message(exc: Exception) -> str:
 
 
 def leave_group(device: torch.device) -> None:
-    """All processes wait for rank 0 (its last checkpoint), then leave the group together.
+    """All processes wait for rank 0 (its last checkpoint), then leave the group
+    together.
 
-    The DDP model of ``train`` is collected first: it holds the group's connections, and a
-    process whose Gloo threads are only torn down at interpreter exit can abort there.
+    The DDP model of ``train`` is collected first: it holds the group's connections,
+    and a process whose Gloo threads are only torn down at interpreter exit can abort
+    there.
     """
     gc.collect()
     if dist.is_initialized():

@@ -1,4 +1,5 @@
-"""Data for train.py: synthetic class patterns (the default) or a folder of your own images.
+"""Data for train.py: synthetic class patterns (the default) or a folder of your own
+images.
 
 Synthetic data is drawn on the fly from (seed, index) alone, so sample i is the same in
 every epoch, process and DataLoader worker. Sample i's label is i modulo the number of
@@ -43,7 +44,8 @@ LOOKS = len(SHAPES) * len(TEXTURES) * 2  # shape x texture x brighter/darker
 
 
 class SyntheticClasses(Dataset):
-    """Class patterns drawn from (seed, index): (image (C, H, W) in [0, 1], label ())."""
+    """Class patterns drawn from (seed, index): (image (C, H, W) in [0, 1],
+    label ())."""
 
     def __init__(
         self,
@@ -122,7 +124,8 @@ def write_bits(image: torch.Tensor, number: int, bits: int) -> None:
 
 
 class ClassFolder(Dataset):
-    """(image, label) pairs from DIR/CLASS/*.png: a subfolder per class, sorted by name."""
+    """(image, label) pairs from DIR/CLASS/*.png: a subfolder per class, sorted by
+    name."""
 
     def __init__(
         self, root: Path, size, in_channels: int, classes: int, names=None

@@ -1,4 +1,5 @@
-"""Validation metrics of the classifier: accuracy and balanced accuracy (train.py logs both)."""
+"""Validation metrics of the classifier: accuracy and balanced accuracy (train.py
+logs both)."""
 
 from __future__ import annotations
 

@@ -34,7 +34,8 @@ from train import (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Write the predicted class of every image in a folder to a CSV file.",
+        description="Write the predicted class of every image in a folder to a CSV "
+        "file.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("images", type=Path, help="folder of images to classify")

@@ -8,10 +8,10 @@ rings and crosses on a noisy background:
 background (0); with more classes, class k (1, 2, ...) is shape kind k-1 in SHAPES
 (background is 0), and only the first CLASSES-1 kinds are drawn.
 
-A folder (train.py --data DIR) holds DIR/images/NAME.png and DIR/masks/NAME.png (matching
-stems); a mask pixel is a class index (0/255 masks are read as 0/1 for two classes; any
-other value is refused with the file's name). DIR/train/ and DIR/val/ are used when both
-exist, otherwise a seeded 10% of DIR is held out for validation.
+A folder (train.py --data DIR) holds DIR/images/NAME.png and DIR/masks/NAME.png
+(matching stems); a mask pixel is a class index (0/255 masks are read as 0/1 for two
+classes; any other value is refused with the file's name). DIR/train/ and DIR/val/
+are used when both exist, otherwise a seeded 10% of DIR is held out for validation.
 
 Images are resized to --size. Real images need Pillow (pip install pillow), imported
 only when a folder is read; synthetic data needs only torch.
@@ -42,7 +42,8 @@ from images import (
 
 
 class SyntheticShapes(Dataset):
-    """Random shapes drawn from (seed, index): (image (C, H, W) in [0, 1], mask (H, W))."""
+    """Random shapes drawn from (seed, index): (image (C, H, W) in [0, 1],
+    mask (H, W))."""
 
     def __init__(
         self,
@@ -110,7 +111,8 @@ def load_mask(path: Path, size: tuple[int, int], classes: int) -> torch.Tensor:
 
 
 def check_mask_values(path: Path, values: set[int], classes: int) -> None:
-    """Refuse pixel values that are not classes: 0..classes-1 (0/1 or 0/255 when binary)."""
+    """Refuse pixel values that are not classes: 0..classes-1 (0/1 or 0/255 when
+    binary)."""
     if classes <= 2:
         if values <= {0, 1} or values <= {0, 255}:
             return
@@ -123,8 +125,8 @@ def check_mask_values(path: Path, values: set[int], classes: int) -> None:
         " ..." if len(values) > 8 else ""
     )
     raise BadSample(
-        f"mask {path} has pixel values {shown}, but with {max(classes, 2)} classes a mask "
-        f"holds {expected}; fix the mask, or generate the model with --classes"
+        f"mask {path} has pixel values {shown}, but with {max(classes, 2)} classes "
+        f"a mask holds {expected}; fix the mask, or generate the model with --classes"
     )
 
 
@@ -185,8 +187,8 @@ def _check_matching(
             names = [found[stem].name for stem in missing]
             shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
             problems.append(
-                f"{len(missing)} {what}(s) in {here} have no {other} with the same name "
-                f"in {there}: {shown}"
+                f"{len(missing)} {what}(s) in {here} have no {other} with the same "
+                f"name in {there}: {shown}"
             )
     if problems:
         raise DataError("; ".join(problems))

@@ -8,7 +8,8 @@ Written by plugscaffold beside model.py and train.py:
 Each image is resized to the size the checkpoint was trained at (or --size), run through
 the model, and its logits are resized back to the image's own size before the class
 of each pixel is taken. A mask is a single-channel PNG: the class index of each pixel
-(0 = background), or 0/255 for a binary model, so data.py reads it back as a training mask.
+(0 = background), or 0/255 for a binary model, so data.py reads it back as a training
+mask.
 Needs Pillow (pip install pillow).
 """
 
