@@ -189,6 +189,10 @@ def _run_onnx(model, examples, cache, optimize=True):
         program.save(str(path))
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # as many threads as torch's (OMP_NUM_THREADS); onnxruntime's own default, one per core
+        # with spinning waits, burnt CPU between the check's two runs
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
 
