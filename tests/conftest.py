@@ -53,9 +53,10 @@ def pytest_xdist_auto_num_workers(config):
 
 
 #: Seconds of worker time per test module (the 16 longest; pytest-xdist, 4 workers, quiet 2-CPU
-#: machine, `--durations`-style sums). Modules are handed to workers longest first, so that no
-#: long module starts last and runs alone at the end (xdist's own order is by number of tests,
-#: which put the few long end-to-end tests last); the rest follow in collection order.
+#: machine; the "wall" column of benchmarks/suite_cpu.py's report). Modules are handed to workers
+#: longest first, so that no long module starts last and runs alone at the end (xdist's own order
+#: is by number of tests, which put the few long end-to-end tests last); the rest follow in
+#: collection order.
 MODULE_SECONDS = {
     "test_deploy_sweep.py": 185,
     "test_project.py": 159,

@@ -52,3 +52,21 @@ def test_the_run_itself_is_in_that_order(request):
 def test_this_is_the_conftest_pytest_loaded(request):
     """Importing conftest here must not run it a second time (it sets the suite's environment)."""
     assert request.config.pluginmanager.get_plugin(str(TESTS / "conftest.py")) is conftest
+
+
+def test_the_cpu_report_sums_each_module_and_lists_the_costliest_tests(tmp_path):
+    """benchmarks/suite_cpu.py: the figures behind the README's 'where the CPU time goes'."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("suite_cpu", TESTS.parent / "benchmarks" / "suite_cpu.py")
+    suite_cpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite_cpu)
+    rows = "tests/a.py::x\t1.00\t2.00\t3.50\ntests/b.py::y\t0.50\t0.00\t0.60\n"
+    (tmp_path / "tests_1.tsv").write_text(rows)
+    (tmp_path / "tests_2.tsv").write_text("tests/a.py::z\t0.25\t4.00\t4.00\n")
+    lines = suite_cpu.report(tmp_path).splitlines()
+    assert lines[0] == "3 tests, 8 s of CPU time"
+    assert lines[3].split() == ["1", "6", "7", "8", "tests/a.py"]  # own 1.25, children 6, wall 7.5
+    assert lines[4].split() == ["0", "0", "0", "1", "tests/b.py"]
+    assert lines[7].split() == ["4.2", "4.0", "tests/a.py::z"]
+    assert "no rows" in suite_cpu.report(tmp_path / "empty")
