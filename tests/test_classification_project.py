@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ruff_in_project
+from forkrun import run_script
 
 from plugscaffold import blueprints
 from plugscaffold.catalog import load_catalog
@@ -150,8 +151,7 @@ def test_a_small_resnet_project_learns_its_synthetic_classes_and_predicts(tmp_pa
     args = ["--size", "32", "--epochs", "12", "--steps-per-epoch", "30", "--batch-size", "32",
             "--val-samples", "100", "--lr", "3e-3", "--target", "0.9", "--out", "runs"]  # fmt: skip
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "train.py", *args], cwd=project, check=False, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    proc = run_script(["train.py", *args], project, timeout=600)  # tests/forkrun.py
     seconds = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr
     with open(project / "runs" / "metrics.csv", newline="") as handle:
@@ -176,8 +176,7 @@ def test_a_small_resnet_project_learns_its_synthetic_classes_and_predicts(tmp_pa
         pillow.frombytes("RGB", (32, 32), bytes(values)).save(images / f"{i}.png")
         truth[f"{i}.png"] = int(label)
     out = tmp_path / "predictions.csv"
-    proc = subprocess.run([sys.executable, "predict.py", str(images), "--out", str(out)], cwd=project,
-                          check=False, capture_output=True, text=True)  # fmt: skip
+    proc = run_script(["predict.py", str(images), "--out", str(out)], project)
     assert proc.returncode == 0, proc.stderr
     with open(out, newline="") as handle:
         predicted = {row["file"]: int(row["class"]) for row in csv.DictReader(handle)}

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from forkrun import run_script
 
 from plugscaffold import _deploy_worker as worker
 from plugscaffold import deploy
@@ -242,10 +241,9 @@ def test_the_projects_export_writes_onnx_for_the_trained_checkpoint_and_checks_i
         "--val-samples",
         "4",
     ]
-    subprocess.run([sys.executable, "train.py", *train], cwd=project, env=env, check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
-    proc = subprocess.run([sys.executable, "export.py", "--out", "deploy/p.onnx"], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    trained = run_script(["train.py", *train], project, env=env, timeout=300)  # tests/forkrun.py
+    assert trained.returncode == 0, trained.stderr
+    proc = run_script(["export.py", "--out", "deploy/p.onnx"], project, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("wrote deploy/p.onnx (ONNX opset ")
     assert proc.stdout.count("onnxruntime matches PyTorch at input") == 2
@@ -261,8 +259,7 @@ def test_the_projects_export_writes_onnx_for_the_trained_checkpoint_and_checks_i
     got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
     with torch.no_grad():
         assert (got - model.eval()(x)).abs().max().item() <= 1e-4
-    missing = subprocess.run([sys.executable, "export.py", "--checkpoint", "none.pt"], cwd=project, env=env,
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    missing = run_script(["export.py", "--checkpoint", "none.pt"], project, env=env, timeout=300)
     assert missing.returncode == 1
     assert (
         missing.stderr == "export.py: error: --checkpoint none.pt: no such file; train first "

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ruff_in_project
+from forkrun import run_script
 
 from plugscaffold.catalog import load_catalog
 from plugscaffold.options import Output
@@ -69,6 +70,15 @@ def run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complete
         args, cwd=cwd, env=ENV, check=False, capture_output=True, text=True, timeout=timeout
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def script(args: list[str], cwd: Path, check: bool = True, timeout: float = 120):
+    """``python *args`` in ``cwd``, in a process forked from this one (tests/forkrun.py: the
+    same script and exit status, without a new interpreter's start)."""
+    proc = run_script(args, cwd, env=ENV, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
 
@@ -251,7 +261,7 @@ def test_the_generated_unet_takes_in_channels_and_classes_with_the_generated_def
 
 def test_train_writes_checkpoints_and_csv_and_resume_continues(project):
     out = project / "runs_resume"
-    first = run([sys.executable, "train.py", *TRAIN, "--out", str(out)], project)
+    first = script(["train.py", *TRAIN, "--out", str(out)], project)
     assert "epochs 1..1" in first.stdout
     assert {"last.pt", "best.pt", "metrics.csv", "steps.csv"} <= {p.name for p in out.iterdir()}
     assert [r["epoch"] for r in rows(out / "metrics.csv")] == ["1"]
@@ -271,9 +281,7 @@ def test_train_writes_checkpoints_and_csv_and_resume_continues(project):
     model.load_state_dict(state["model"])
     assert state["epoch"] == 1 and state["step"] == 3
 
-    second = run(
-        [sys.executable, "train.py", *TRAIN, "--epochs", "2", "--resume", "--out", str(out)], project
-    )
+    second = script(["train.py", *TRAIN, "--epochs", "2", "--resume", "--out", str(out)], project)
     assert "epochs 2..2" in second.stdout
     assert [r["epoch"] for r in rows(out / "metrics.csv")] == ["1", "2"]
     assert [r["step"] for r in rows(out / "steps.csv")] == ["1", "2", "3", "4", "5", "6"]
@@ -283,15 +291,7 @@ def test_train_writes_checkpoints_and_csv_and_resume_continues(project):
 
 
 def test_resume_without_a_checkpoint_is_one_clear_line(project):
-    proc = subprocess.run(
-        [sys.executable, "train.py", *TRAIN, "--resume", "--out", "nowhere"],
-        cwd=project,
-        env=ENV,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = script(["train.py", *TRAIN, "--resume", "--out", "nowhere"], project, check=False)
     assert proc.returncode == 1
     assert "train.py: error: --resume: there is no checkpoint nowhere/last.pt" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -412,13 +412,13 @@ def test_synthetic_labels_are_shape_kinds_and_folder_errors_are_clear(project, t
 @pytest.fixture(scope="module")
 def finished(project):
     """One finished 1-epoch run in project/runs_done (matplotlib is installed here)."""
-    run([sys.executable, "train.py", *TRAIN, "--out", "runs_done"], project)
+    script(["train.py", *TRAIN, "--out", "runs_done"], project)
     return project / "runs_done"
 
 
 def test_resume_of_a_finished_run_says_it_is_complete_and_how_to_extend_it(project, finished):
     before = (finished / "last.pt").read_bytes()
-    proc = run([sys.executable, "train.py", *TRAIN, "--resume", "--out", "runs_done"], project)
+    proc = script(["train.py", *TRAIN, "--resume", "--out", "runs_done"], project)
     assert proc.stdout.startswith("runs_done/last.pt is complete: it has trained 1 of --epochs 1")
     assert "To train on, raise --epochs, e.g. python train.py --resume --epochs 2" in proc.stdout
     assert "epochs 2..1" not in proc.stdout and "training" not in proc.stdout
@@ -426,11 +426,11 @@ def test_resume_of_a_finished_run_says_it_is_complete_and_how_to_extend_it(proje
 
 
 def test_help_shows_the_defaults(project):
-    train = run([sys.executable, "train.py", "--help"], project).stdout
+    train = script(["train.py", "--help"], project).stdout
     for text in ["--epochs N", "(default: 20)", "(default: 16)", "(default: 32x32)", "(default: runs)",
                  "(default: 0.001)"]:  # fmt: skip
         assert text in train, text
-    predict = run([sys.executable, "predict.py", "--help"], project).stdout
+    predict = script(["predict.py", "--help"], project).stdout
     assert "(default: runs/best.pt)" in predict and "(default: predictions)" in predict
 
 
@@ -442,7 +442,7 @@ def test_progress_bar_shows_the_epochs_eta(project):
         "print(bar.line(0.5, elapsed=2.0))\n"  # 2 steps/s, 6 steps left: 3 s
         "print(clock(3725))\n"
     )
-    lines = run([sys.executable, "-c", code], project).stdout.splitlines()
+    lines = script(["-c", code], project).stdout.splitlines()
     assert lines == ["epoch 1/3 [########------------] 4/10 loss 0.5000 2.0 it/s ETA 0:03", "1:02:05"]
 
 
@@ -454,7 +454,7 @@ def test_training_plots_curves_png_and_skips_it_in_one_line_without_matplotlib(p
         "from train import plot_curves\n"
         f"plot_curves(Path('runs_done/metrics.csv'), Path({str(tmp_path / 'curves.png')!r}))\n"
     )
-    proc = run([sys.executable, "-c", code], project)
+    proc = script(["-c", code], project)
     assert proc.stdout == "curves.png skipped: pip install matplotlib to plot metrics.csv\n"
     assert not (tmp_path / "curves.png").exists()
 
@@ -497,8 +497,7 @@ def test_masks_with_values_outside_the_classes_are_refused_naming_the_file(proje
     )
     args = [*TRAIN, "--data", str(tmp_path / "d"), "--batch-size", "1", "--out", str(tmp_path / "runs")]
     for workers in ("0", "1"):
-        proc = subprocess.run([sys.executable, "train.py", *args, "--workers", workers], cwd=project, env=ENV,
-                              check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+        proc = script(["train.py", *args, "--workers", workers], project, check=False)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert proc.stderr.splitlines() == [message], workers
 
@@ -517,7 +516,7 @@ def test_predict_writes_the_checkpoints_masks_at_each_images_size(project, finis
     )
     save_png(images / "wide.jpg", "RGB", (40, 24), fill=(200, 100, 0))
     out = tmp_path / "masks"
-    proc = run([sys.executable, "predict.py", str(images), "--checkpoint", "runs_done/best.pt",
+    proc = script(["predict.py", str(images), "--checkpoint", "runs_done/best.pt",
                 "--out", str(out)], project)  # fmt: skip
     assert proc.stdout == f"wrote 2 masks to {out}\n"
     assert sorted(p.name for p in out.iterdir()) == ["square.png", "wide.png"]
@@ -533,9 +532,7 @@ def test_predict_writes_the_checkpoints_masks_at_each_images_size(project, finis
         written = torch.tensor(list(square.tobytes())).view(32, 32)
     assert set(written.unique().tolist()) <= {0, 255}
     assert torch.equal(written // 255, expected)
-    missing = subprocess.run([sys.executable, "predict.py", str(images), "--checkpoint", "none.pt"],
-                             cwd=project, env=ENV, check=False, capture_output=True, text=True,
-                             timeout=120)  # fmt: skip
+    missing = script(["predict.py", str(images), "--checkpoint", "none.pt"], project, check=False)
     assert missing.returncode == 1
     assert missing.stderr.startswith("predict.py: error: --checkpoint none.pt: no such file; train first")
 
@@ -545,13 +542,12 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line(project, tmp_path):
     (tmp_path / "last.pt").write_text("not a checkpoint")
     save_png(tmp_path / "images" / "a.png", "RGB", (32, 32))
     checkpoint = str(tmp_path / "last.pt")
-    for script, args in [("predict.py", [str(tmp_path / "images"), "--checkpoint", checkpoint]),
-                         ("train.py", [*TRAIN, "--resume", "--out", str(tmp_path)])]:  # fmt: skip
-        proc = subprocess.run([sys.executable, script, *args], cwd=project, env=ENV, check=False,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    for name, args in [("predict.py", [str(tmp_path / "images"), "--checkpoint", checkpoint]),
+                       ("train.py", [*TRAIN, "--resume", "--out", str(tmp_path)])]:  # fmt: skip
+        proc = script([name, *args], project, check=False)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert proc.stderr == (
-            f"{script}: error: {tmp_path / 'last.pt'} is not a checkpoint written by train.py "
+            f"{name}: error: {tmp_path / 'last.pt'} is not a checkpoint written by train.py "
             "(UnpicklingError)\n"
         )
 

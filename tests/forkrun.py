@@ -1,0 +1,134 @@
+"""``python SCRIPT ARGS`` for a generated project's scripts (train.py, predict.py, export.py),
+run in a child process forked from the test's own process.
+
+The child is a real process: its own exit status, stdout and stderr, working directory and
+environment, and its own process group (a timeout kills it and any DataLoader workers). What
+it saves is the interpreter's start: ``import torch`` (~1.5 s of CPU), and, pre-imported here
+once, torch._dynamo (which torch's optimizers import at their first step, ~1 s) and matplotlib
+(curves.png). The script runs as ``__main__`` from its own folder, with the project's modules
+(config, data, model, ...) imported afresh, so nothing of one project or run leaks into the
+next. A few tests still start the scripts with a new interpreter (torchrun, the project's own
+pytest, tests/test_standalone.py), so that start-up itself stays checked.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+#: The project's own modules: dropped from sys.modules in the child before the script runs.
+PROJECT_MODULES = ("config", "data", "export", "images", "metrics", "model", "predict", "train")
+_WARM: list[bool] = []
+
+
+def _warm() -> None:
+    """What every training run imports and a fresh interpreter pays for each time, once here."""
+    if not _WARM:
+        import torch._dynamo  # noqa: F401  (torch.optim's first step imports it)
+
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+        except ImportError:
+            pass
+        _WARM.append(True)
+
+
+def _child(argv: list[str], cwd: Path, env: dict[str, str], out: int, err: int) -> int:
+    os.setpgid(0, 0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    import torch
+
+    threads = env.get("OMP_NUM_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.set_grad_enabled(True)
+    for name in PROJECT_MODULES:
+        sys.modules.pop(name, None)
+    sys.path.insert(0, str(cwd))
+    sys.argv = list(argv)
+    atexit._clear()  # the test process's handlers are not the script's
+    code = 0
+    try:
+        if argv[0] == "-c":
+            sys.argv = ["-c", *argv[2:]]
+            exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
+        else:
+            runpy.run_path(argv[0], run_name="__main__")
+    except SystemExit as exc:
+        if exc.code is None:
+            code = 0
+        elif isinstance(exc.code, int):
+            code = exc.code
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    return code
+
+
+def run_script(
+    argv: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``python *argv`` in ``cwd`` (``argv``: the script and its arguments, or ``-c CODE``),
+    as ``subprocess.run(..., capture_output=True, text=True, timeout=timeout)`` returns it."""
+    _warm()
+    env = dict(os.environ if env is None else env)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child never returns into the test
+            code = 70
+            try:
+                code = _child(argv, Path(cwd), env, out.fileno(), err.fileno())
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        try:
+            os.setpgid(pid, pid)  # as the child does: a timeout right away still finds the group
+        except OSError:
+            pass  # the child got there first (or has already exited)
+        deadline = time.monotonic() + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise subprocess.TimeoutExpired([sys.executable, *argv], timeout)
+            time.sleep(0.02)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    return subprocess.CompletedProcess([sys.executable, *argv], code, stdout, stderr)
