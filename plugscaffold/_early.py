@@ -21,8 +21,9 @@ _NO_CHECK = frozenset({"--no-smoke", "-h", "--help"})
 _started: subprocess.Popen | None = None
 
 
-def spawn() -> subprocess.Popen:
-    """Start the worker: it imports torch, then waits for its request on stdin.
+def spawn(popen: type[subprocess.Popen] = subprocess.Popen) -> subprocess.Popen:
+    """Start the worker: it imports torch, then waits for its request on stdin. (``popen``:
+    the test suite passes a Popen that forks its own process instead of a new interpreter.)
 
     It shares this process's group, so a signal to the group reaches both; it kills itself
     when this process exits (a parent-death signal, on Linux), and ``SmokeWorker.close`` kills
@@ -31,7 +32,7 @@ def spawn() -> subprocess.Popen:
     passively costs little when it is idle (a user's setting wins).
     """
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    return subprocess.Popen(
+    return popen(
         [sys.executable, WORKER, "-", str(os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -14,6 +14,7 @@ pytest, tests/test_standalone.py), so that start-up itself stays checked.
 from __future__ import annotations
 
 import atexit
+import inspect
 import io
 import os
 import runpy
@@ -45,18 +46,16 @@ def _warm() -> None:
         _WARM.append(True)
 
 
-def _child(argv: list[str], cwd: Path, env: dict[str, str], out: int, err: int) -> int:
-    os.setpgid(0, 0)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
+def _child(argv: list[str], cwd: Path | None, env: dict[str, str]) -> int:
+    """In the forked child, whose fds 0, 1 and 2 are set: ``python *argv`` as the interpreter
+    would run it (``argv``: a script and its arguments, or ``-c CODE ARGS``); its exit status."""
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.chdir(cwd)
+    if cwd is not None:
+        os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
     import torch
@@ -67,8 +66,8 @@ def _child(argv: list[str], cwd: Path, env: dict[str, str], out: int, err: int) 
     torch.set_grad_enabled(True)
     for name in PROJECT_MODULES:
         sys.modules.pop(name, None)
-    sys.path.insert(0, str(cwd))
-    sys.argv = list(argv)
+    # as the interpreter does: the script's folder (for -c, the working directory) comes first
+    sys.path.insert(0, "" if argv[0] == "-c" else os.path.dirname(os.path.abspath(argv[0])))
     atexit._clear()  # the test process's handlers are not the script's
     code = 0
     try:
@@ -76,6 +75,7 @@ def _child(argv: list[str], cwd: Path, env: dict[str, str], out: int, err: int) 
             sys.argv = ["-c", *argv[2:]]
             exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
         else:
+            sys.argv = list(argv)
             runpy.run_path(argv[0], run_name="__main__")
     except SystemExit as exc:
         if exc.code is None:
@@ -92,6 +92,21 @@ def _child(argv: list[str], cwd: Path, env: dict[str, str], out: int, err: int) 
     return code
 
 
+def _exit_after(run) -> None:
+    """In the forked child: ``run()``, then exit with its status; never back into the test."""
+    code = 70
+    try:
+        code = run()
+    except BaseException:
+        traceback.print_exc()  # the child's own set-up failed
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
 def run_script(
     argv: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
@@ -103,16 +118,16 @@ def run_script(
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
-        if pid == 0:  # the child never returns into the test
-            code = 70
-            try:
-                code = _child(argv, Path(cwd), env, out.fileno(), err.fileno())
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(code)
+        if pid == 0:
+
+            def child() -> int:
+                os.setpgid(0, 0)  # its own group: a timeout kills it and what it started
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                return _child(argv, Path(cwd), env)
+
+            _exit_after(child)
         try:
             os.setpgid(pid, pid)  # as the child does: a timeout right away still finds the group
         except OSError:
@@ -132,3 +147,44 @@ def run_script(
         stdout, stderr = out.read().decode(), err.read().decode()
     code = os.waitstatus_to_exitcode(status)
     return subprocess.CompletedProcess([sys.executable, *argv], code, stdout, stderr)
+
+
+class ForkedPopen(subprocess.Popen):
+    """``subprocess.Popen([sys.executable, SCRIPT, ...], ...)`` whose child is forked from this
+    process and runs SCRIPT there, instead of exec'ing a new interpreter. Everything else is
+    Popen's own: the pipes, communicate, poll, kill, wait and the exit status. The suite starts
+    the smoke check's worker with it (tests/conftest.py); the CLI's own tests that run
+    ``plugscaffold`` as a command still start real ones."""
+
+    def _execute_child(self, *args, **kwargs):  # Popen's hook that starts the child (POSIX)
+        a = inspect.signature(subprocess.Popen._execute_child).bind(self, *args, **kwargs).arguments
+        argv = list(a["args"])
+        if argv[0] != sys.executable:
+            raise ValueError(f"ForkedPopen runs Python scripts, not {argv[0]}")
+        env = dict(os.environ if a["env"] is None else a["env"])
+        cwd = None if a["cwd"] is None else Path(a["cwd"])
+        pipes = ("p2cread", "p2cwrite", "c2pread", "c2pwrite", "errread", "errwrite")
+        import torch  # noqa: F401  (here, once, rather than in each child)
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+
+            def child() -> int:
+                if a["start_new_session"]:
+                    os.setsid()
+                elif a.get("process_group", -1) != -1:
+                    os.setpgid(0, a["process_group"])
+                for name, std in (("p2cread", 0), ("c2pwrite", 1), ("errwrite", 2)):
+                    if a[name] != -1:
+                        os.dup2(a[name], std)
+                for name in pipes:  # this process's ends, and the originals of those now 0, 1, 2
+                    if a[name] > 2:
+                        os.close(a[name])
+                return _child(argv[1:], cwd, env)
+
+            _exit_after(child)
+        self.pid = pid
+        self._child_created = True
+        self._close_pipe_fds(*(a[name] for name in pipes))

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from forkrun import run_script
+from forkrun import ForkedPopen, run_script
 
 SCRIPT = """\
 import argparse, os, sys
@@ -100,3 +100,37 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "State:\tZ" not in status
+
+
+ECHO = """\
+import os, sys
+line = sys.stdin.readline()
+print(line.strip().upper(), os.getpgrp() == os.getpgid(int(sys.argv[1])), os.environ["COLOUR"])
+print("done", file=sys.stderr)
+sys.exit(int(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("new_session", [False, True])
+def test_forked_popen_talks_and_ends_as_popen_does(tmp_path, new_session):
+    (tmp_path / "echo.py").write_text(ECHO)
+    argv = [sys.executable, str(tmp_path / "echo.py"), str(os.getpid()), "4"]
+    env = {**os.environ, "COLOUR": "blue"}
+    results = []
+    for popen in (subprocess.Popen, ForkedPopen):
+        proc = popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                     env=env, start_new_session=new_session)  # fmt: skip
+        results.append((*proc.communicate("ping\n", timeout=60), proc.returncode))
+    same_group = "False" if new_session else "True"  # a new session is a new group
+    assert results[0] == results[1] == (f"PING {same_group} blue\n", "done\n", 4)
+
+
+def test_forked_popen_can_be_killed_and_runs_only_python(tmp_path):
+    (tmp_path / "wait.py").write_text("import time\ntime.sleep(60)\n")
+    proc = ForkedPopen([sys.executable, str(tmp_path / "wait.py")], stdout=subprocess.PIPE)
+    assert proc.poll() is None
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert proc.returncode == -9
+    with pytest.raises(ValueError, match="runs Python scripts, not sleep"):
+        ForkedPopen(["sleep", "1"])

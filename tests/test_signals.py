@@ -158,7 +158,7 @@ def test_the_early_worker_is_started_only_for_a_checked_new():
         proc.communicate()
 
 
-def test_the_early_worker_checks_the_model(tmp_path):
+def test_the_early_worker_checks_the_model(tmp_path, real_smoke_worker):
     """``new`` run as the program adopts the worker its package started: the check runs in it."""
     from plugscaffold import _early
     from plugscaffold.options import Check
