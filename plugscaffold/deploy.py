@@ -102,8 +102,10 @@ def check_model(
     *,
     timeout: float = 600.0,
     compile_backend: str = "inductor",
+    popen: type[subprocess.Popen] = subprocess.Popen,
 ) -> list[PathResult]:
-    """Run the deployment ``paths`` on the model class in ``path`` in a subprocess."""
+    """Run the deployment ``paths`` on the model class in ``path`` in a subprocess (``popen``:
+    the test suite passes a Popen that forks its own process instead of a new interpreter)."""
     require_packages(paths)
     request = {
         "path": str(path),
@@ -112,21 +114,20 @@ def check_model(
         "paths": list(paths),
         "compile_backend": compile_backend,
     }
-    try:
-        proc = subprocess.run(
-            [sys.executable, str(WORKER), json.dumps(request)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise DeployError(
-            f"deployment check timed out after {timeout:g} s; use a smaller --size, fewer paths "
-            "or a larger --timeout"
-        ) from None
-    lines = proc.stdout.strip().splitlines()
+    argv = [sys.executable, str(WORKER), json.dumps(request)]
+    with popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise DeployError(
+                f"deployment check timed out after {timeout:g} s; use a smaller --size, fewer paths "
+                "or a larger --timeout"
+            ) from None
+    lines = stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
         raise DeployError(f"deployment check crashed (exit {proc.returncode}): {last}")
     result = json.loads(lines[-1])
     if not result["ok"]:

@@ -27,7 +27,7 @@ os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="plugscaffold-test-confi
 
 from forkrun import ForkedPopen
 
-from plugscaffold import _early, cli
+from plugscaffold import _early, cli, deploy
 from plugscaffold.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,17 +92,22 @@ def pytest_configure(config):
 
 #: The smoke check's worker as plugscaffold starts it (a new interpreter).
 REAL_SPAWN = _early.spawn
+#: The deployment check of one model, in a worker started as plugscaffold starts it.
+REAL_CHECK_MODEL = deploy.check_model
 
 
 @pytest.fixture(autouse=True, scope="session")
-def forked_smoke_workers():
-    """The smoke checks that tests run in-process (generate, the CLI's main) get their worker
-    forked from the test's process, which has imported torch already (tests/forkrun.py): the
-    same worker script in its own process, started in 0.1 s of CPU instead of 1.5 s. The tests
-    that run ``plugscaffold`` as a command start real workers, and so does ``real_smoke_worker``."""
+def forked_workers():
+    """The smoke checks and one-model deployment checks that tests run in-process (generate,
+    the CLI's main) get their worker forked from the test's process, which has imported torch
+    (and onnx) already (tests/forkrun.py): the same worker script in its own process, a smoke
+    worker started in 0.1 s of CPU instead of 1.6 s. The tests that run ``plugscaffold`` as a
+    command start real workers, and so does ``real_smoke_worker``."""
     _early.spawn = functools.partial(REAL_SPAWN, popen=ForkedPopen)
+    deploy.check_model = functools.partial(REAL_CHECK_MODEL, popen=ForkedPopen)
     yield
     _early.spawn = REAL_SPAWN
+    deploy.check_model = REAL_CHECK_MODEL
 
 
 @pytest.fixture
