@@ -44,28 +44,28 @@ def template(tmp_path_factory):
     return root
 
 
-@pytest.mark.slow  # copier in a subprocess, then new
-def test_copier_copy_is_byte_identical_to_plugscaffold_new(template, tmp_path):
+@pytest.mark.slow  # copier in a subprocess
+def test_copier_copy_is_byte_identical_to_plugscaffold_new(template, tmp_path, run_cli):
     data = ["name=twin", "width=16", "depth=2", "down=hwd", "up=dysample", "up_params=style=pl", "skip=add",
             "attn=se+cbam^@dec; cbam@down", "size=32"]  # fmt: skip
     run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", *[f"--data={d}" for d in data],
          str(template), str(tmp_path / "copied")], tmp_path)  # fmt: skip
-    new = run([sys.executable, "-m", "plugscaffold", "new", "twin", "--width", "16", "--depth", "2",
-               "--down", "hwd", "--up", "dysample:style=pl", "--skip", "add", "--attn", "se+cbam^@dec",
-               "--attn", "cbam@down", "--size", "32"], tmp_path)  # fmt: skip
-    assert "forward and backward passed" in new.stdout
+    new = run_cli("new", "twin", "--width", "16", "--depth", "2", "--down", "hwd", "--up",
+                  "dysample:style=pl", "--skip", "add", "--attn", "se+cbam^@dec", "--attn", "cbam@down",
+                  "--size", "32")  # fmt: skip
+    assert new.code == 0 and "forward and backward passed" in new.out, new.err
     for name in ("model.py", ".plugscaffold.yml"):
         assert (tmp_path / "copied" / name).read_bytes() == (tmp_path / "twin" / name).read_bytes(), name
     assert (tmp_path / "copied" / ".copier-answers.yml").exists()  # copier's own record, for copier update
 
 
-@pytest.mark.slow  # copier in a subprocess, then new --project
-def test_copier_project_question_gives_the_files_of_new_project(template, tmp_path):
+@pytest.mark.slow  # copier in a subprocess
+def test_copier_project_question_gives_the_files_of_new_project(template, tmp_path, run_cli):
     run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", "--data=name=seg", "--data=width=8",
          "--data=depth=2", "--data=size=32", "--data=project=true", str(template), str(tmp_path / "copied")],
         tmp_path)  # fmt: skip
-    run([sys.executable, "-m", "plugscaffold", "new", "seg", "--width", "8", "--depth", "2", "--size", "32",
-         "--project"], tmp_path)  # fmt: skip
+    made = run_cli("new", "seg", "--width", "8", "--depth", "2", "--size", "32", "--project")
+    assert made.code == 0, made.err
     made = sorted(p.name for p in (tmp_path / "seg").iterdir())
     assert "train.py" in made and "architecture.svg" in made
     for name in made:
@@ -172,14 +172,15 @@ def test_update_records_the_check_size_it_used_when_copier_left_it_empty(run_cli
     assert "--size" not in yaml.safe_load((tmp_path / "alone" / ".plugscaffold.yml").read_text())["command"]
 
 
-@pytest.mark.slow  # copier in a subprocess, then new
-def test_copier_copy_of_a_classifier_equals_plugscaffold_new(template, tmp_path):
+@pytest.mark.slow  # copier in a subprocess
+def test_copier_copy_of_a_classifier_equals_plugscaffold_new(template, tmp_path, run_cli):
     """arch=resnet: copier asks the ResNet's options (not the UNet's) and writes new's bytes."""
     data = ["name=clf", "arch=resnet", "depth=18", "width=8", "classes=10", "attn=eca@branch", "size=32"]
     run([*COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1", *[f"--data={d}" for d in data],
          str(template), str(tmp_path / "copied")], tmp_path)  # fmt: skip
-    run([sys.executable, "-m", "plugscaffold", "new", "clf", "--arch", "resnet", "--depth", "18",
-         "--width", "8", "--classes", "10", "--attn", "eca@branch", "--size", "32"], tmp_path)  # fmt: skip
+    made = run_cli("new", "clf", "--arch", "resnet", "--depth", "18", "--width", "8", "--classes", "10",
+                   "--attn", "eca@branch", "--size", "32")  # fmt: skip
+    assert made.code == 0, made.err
     for name in ("model.py", ".plugscaffold.yml"):
         assert (tmp_path / "copied" / name).read_bytes() == (tmp_path / "clf" / name).read_bytes(), name
     assert "class BasicBlock" in (tmp_path / "copied" / "model.py").read_text()
