@@ -61,22 +61,22 @@ def pytest_xdist_auto_num_workers(config):
 #: is by number of tests, which put the few long end-to-end tests last); the rest follow in
 #: collection order.
 MODULE_SECONDS = {
-    "test_deploy_sweep.py": 185,
-    "test_project.py": 159,
-    "test_deploy.py": 145,
-    "test_resnet.py": 129,
-    "test_ablate.py": 125,
-    "test_homework.py": 87,
-    "test_families.py": 66,
-    "test_generate.py": 61,
-    "test_classification_project.py": 57,
-    "test_add.py": 46,
-    "test_copier.py": 42,
-    "test_encoders.py": 40,
-    "test_render_cache.py": 38,
-    "test_update.py": 31,
-    "test_seed001.py": 29,
-    "test_catalog_contracts.py": 26,
+    "test_deploy_sweep.py": 200,
+    "test_deploy.py": 155,
+    "test_resnet.py": 137,
+    "test_ablate.py": 116,
+    "test_homework.py": 84,
+    "test_project.py": 69,
+    "test_generate.py": 59,
+    "test_families.py": 44,
+    "test_add.py": 42,
+    "test_render_cache.py": 37,
+    "test_encoders.py": 34,
+    "test_copier.py": 29,
+    "test_classification_project.py": 18,
+    "test_catalog_contracts.py": 18,
+    "test_property.py": 16,
+    "test_architectures.py": 13,
 }
 
 
