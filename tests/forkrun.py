@@ -46,6 +46,14 @@ def _warm() -> None:
         _WARM.append(True)
 
 
+def _script_or_code(argv: list[str]) -> list[str]:
+    """``argv`` (after the interpreter) when it is a script and its arguments or ``-c CODE``:
+    interpreter options (``-m``, ``-I``, ...) are not emulated."""
+    if not argv or (argv[0].startswith("-") and argv[0] != "-c") or (argv[0] == "-c" and len(argv) < 2):
+        raise ValueError(f"a forked run takes a script or -c CODE, not {argv[:1]}")
+    return argv
+
+
 def _child(argv: list[str], cwd: Path | None, env: dict[str, str]) -> int:
     """In the forked child, whose fds 0, 1 and 2 are set: ``python *argv`` as the interpreter
     would run it (``argv``: a script and its arguments, or ``-c CODE ARGS``); its exit status."""
@@ -112,6 +120,7 @@ def run_script(
 ) -> subprocess.CompletedProcess:
     """``python *argv`` in ``cwd`` (``argv``: the script and its arguments, or ``-c CODE``),
     as ``subprocess.run(..., capture_output=True, text=True, timeout=timeout)`` returns it."""
+    _script_or_code(argv)
     _warm()
     env = dict(os.environ if env is None else env)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -161,6 +170,7 @@ class ForkedPopen(subprocess.Popen):
         argv = list(a["args"])
         if argv[0] != sys.executable:
             raise ValueError(f"ForkedPopen runs Python scripts, not {argv[0]}")
+        _script_or_code(argv[1:])
         env = dict(os.environ if a["env"] is None else a["env"])
         cwd = None if a["cwd"] is None else Path(a["cwd"])
         pipes = ("p2cread", "p2cwrite", "c2pread", "c2pwrite", "errread", "errwrite")

@@ -134,3 +134,8 @@ def test_forked_popen_can_be_killed_and_runs_only_python(tmp_path):
     assert proc.returncode == -9
     with pytest.raises(ValueError, match="runs Python scripts, not sleep"):
         ForkedPopen(["sleep", "1"])
+    for argv in (["-m", "json.tool"], ["-c"], []):  # interpreter options are not emulated
+        with pytest.raises(ValueError, match="takes a script or -c CODE"):
+            ForkedPopen([sys.executable, *argv])
+        with pytest.raises(ValueError, match="takes a script or -c CODE"):
+            run_script(argv, tmp_path)

@@ -304,7 +304,7 @@ def torchrun(project: Path, out: str, *extra: str) -> subprocess.CompletedProces
 
 @pytest.fixture(scope="module")
 def single_and_ddp(project):
-    single = run([sys.executable, "train.py", *TRAIN, "--seed", "1", "--out", "single"], project)
+    single = script(["train.py", *TRAIN, "--seed", "1", "--out", "single"], project)
     ddp = torchrun(project, "ddp")
     return project / "single", project / "ddp", single, ddp
 
