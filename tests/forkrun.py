@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -96,6 +97,7 @@ def _child(argv: list[str], cwd: Path | None, env: dict[str, str]) -> int:
     except BaseException:
         traceback.print_exc()
         code = 1
+    threading._shutdown()  # as the interpreter ends: it waits for the script's non-daemon threads
     atexit._run_exitfuncs()
     return code
 

@@ -65,16 +65,22 @@ def test_each_run_imports_its_own_projects_modules_and_leaves_this_process_alone
     assert os.getcwd() != str(second)
 
 
-def test_the_scripts_exit_handlers_run_and_this_processs_do_not(tmp_path):
+def test_the_scripts_threads_and_exit_handlers_end_it_and_this_processs_do_not(tmp_path):
     marker = tmp_path / "parent_handler_ran"
     handler = lambda: marker.write_text("ran")  # noqa: E731
     atexit.register(handler)
     try:
-        code = "import atexit\natexit.register(lambda: print('script handler'))\nprint('body')\n"
+        code = (
+            "import atexit, threading, time\n"
+            "atexit.register(lambda: print('script handler'))\n"
+            "threading.Thread(target=lambda: (time.sleep(0.3), print('thread'))).start()\n"
+            "print('body')\n"
+        )
         proc = run_script(["-c", code], tmp_path)
     finally:
         atexit.unregister(handler)
-    assert (proc.returncode, proc.stdout) == (0, "body\nscript handler\n")
+    # the interpreter's order: the script, its non-daemon threads, its exit handlers
+    assert (proc.returncode, proc.stdout) == (0, "body\nthread\nscript handler\n")
     assert not marker.exists()
 
 
