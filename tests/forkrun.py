@@ -9,6 +9,10 @@ once, torch._dynamo (which torch's optimizers import at their first step, ~1 s) 
 (config, data, model, ...) imported afresh, so nothing of one project or run leaks into the
 next. A few tests still start the scripts with a new interpreter (torchrun, the project's own
 pytest, tests/test_standalone.py), so that start-up itself stays checked.
+
+:class:`ForkedPopen` does the same for a ``subprocess.Popen`` of a Python script: the suite's
+in-process smoke checks and one-model deployment checks start their workers with it
+(tests/conftest.py). Interpreter options (``-m``, ``-I``) are not emulated and are refused.
 """
 
 from __future__ import annotations
@@ -191,9 +195,10 @@ class ForkedPopen(subprocess.Popen):
                 for name, std in (("p2cread", 0), ("c2pwrite", 1), ("errwrite", 2)):
                     if a[name] != -1:
                         os.dup2(a[name], std)
-                for name in pipes:  # this process's ends, and the originals of those now 0, 1, 2
-                    if a[name] > 2:
-                        os.close(a[name])
+                # this process's ends, and the originals of those now 0, 1, 2 (stderr=STDOUT:
+                # one fd twice); other open files stay open (the GC may still close them)
+                for fd in {a[name] for name in pipes} - {-1, 0, 1, 2}:
+                    os.close(fd)
                 return _child(argv[1:], cwd, env)
 
             _exit_after(child)

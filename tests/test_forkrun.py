@@ -131,6 +131,14 @@ def test_forked_popen_talks_and_ends_as_popen_does(tmp_path, new_session):
     assert results[0] == results[1] == (f"PING {same_group} blue\n", "done\n", 4)
 
 
+def test_forked_popen_sends_stderr_to_stdout_as_popen_does(tmp_path):
+    (tmp_path / "both.py").write_text("import sys\nprint('out', flush=True)\nprint('err', file=sys.stderr)\n")
+    argv = [sys.executable, str(tmp_path / "both.py")]
+    got = [popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).communicate(timeout=60)
+           for popen in (subprocess.Popen, ForkedPopen)]  # fmt: skip
+    assert got[0] == got[1] == ("out\nerr\n", None)
+
+
 def test_forked_popen_can_be_killed_and_runs_only_python(tmp_path):
     (tmp_path / "wait.py").write_text("import time\ntime.sleep(60)\n")
     proc = ForkedPopen([sys.executable, str(tmp_path / "wait.py")], stdout=subprocess.PIPE)
