@@ -18,6 +18,7 @@ in-process smoke checks and one-model deployment checks start their workers with
 from __future__ import annotations
 
 import atexit
+import functools
 import inspect
 import io
 import os
@@ -25,30 +26,26 @@ import runpy
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import traceback
 from pathlib import Path
 
 #: The project's own modules: dropped from sys.modules in the child before the script runs.
 PROJECT_MODULES = ("config", "data", "export", "images", "metrics", "model", "predict", "train")
-_WARM: list[bool] = []
 
 
+@functools.cache
 def _warm() -> None:
     """What every training run imports and a fresh interpreter pays for each time, once here."""
-    if not _WARM:
-        import torch._dynamo  # noqa: F401  (torch.optim's first step imports it)
+    import torch._dynamo  # noqa: F401  (torch.optim's first step imports it)
 
-        try:
-            import matplotlib
+    try:
+        import matplotlib
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot  # noqa: F401
-        except ImportError:
-            pass
-        _WARM.append(True)
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+        pass
 
 
 def _script_or_code(argv: list[str]) -> list[str]:
@@ -125,43 +122,19 @@ def run_script(
     argv: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
     """``python *argv`` in ``cwd`` (``argv``: the script and its arguments, or ``-c CODE``),
-    as ``subprocess.run(..., capture_output=True, text=True, timeout=timeout)`` returns it."""
-    _script_or_code(argv)
+    as ``subprocess.run(..., capture_output=True, text=True, timeout=timeout)`` returns it; the
+    run has a session (process group) of its own, so that a timeout kills what it started too."""
     _warm()
-    env = dict(os.environ if env is None else env)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-
-            def child() -> int:
-                os.setpgid(0, 0)  # its own group: a timeout kills it and what it started
-                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-                os.dup2(out.fileno(), 1)
-                os.dup2(err.fileno(), 2)
-                return _child(argv, Path(cwd), env)
-
-            _exit_after(child)
+    command = [sys.executable, *argv]
+    with ForkedPopen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:  # fmt: skip
         try:
-            os.setpgid(pid, pid)  # as the child does: a timeout right away still finds the group
-        except OSError:
-            pass  # the child got there first (or has already exited)
-        deadline = time.monotonic() + timeout
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.killpg(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise subprocess.TimeoutExpired([sys.executable, *argv], timeout)
-            time.sleep(0.02)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    code = os.waitstatus_to_exitcode(status)
-    return subprocess.CompletedProcess([sys.executable, *argv], code, stdout, stderr)
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 class ForkedPopen(subprocess.Popen):
